@@ -1,0 +1,529 @@
+//! The config file format: its schema, strict parsing with `PATH:LINE:COL`
+//! errors, the range checks serde cannot express, and redaction for showing
+//! it back. It turns a file into `FileSettings` and knows nothing of flags
+//! or the environment; a missing file is its caller's decision.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Limits, ModelEntry};
+use crate::cli::{AuthMode, BindMode};
+use crate::error::{io_message, Error};
+
+/// A config file is a few KiB; refusing big ones keeps a mistake such as
+/// `--config /dev/zero` from eating a router's memory.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// The smallest file that lets a gateway start, quoted in hints.
+pub const MINIMAL_CONFIG: &str = r#"{"gateway":{"mode":"local"}}"#;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayMode {
+    Local,
+    Remote,
+}
+
+/// What the file says, checked. `Default` is "no file".
+#[derive(Debug, Default)]
+pub struct FileSettings {
+    pub raw: Option<String>,
+    pub json: Option<Value>,
+    pub mode: Option<GatewayMode>,
+    pub port: Option<u16>,
+    pub bind: Option<BindMode>,
+    pub custom_bind_host: Option<IpAddr>,
+    pub auth_mode: Option<AuthMode>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub tick_interval_ms: Option<u64>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_hosts: Vec<String>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub limits: Limits,
+    pub log_level: Option<log::LevelFilter>,
+    pub log_file: bool,
+    pub models: Vec<ModelEntry>,
+    pub default_agent_id: Option<String>,
+    pub main_key: Option<String>,
+    pub session_scope: Option<&'static str>,
+}
+
+// ---- the schema -------------------------------------------------------------
+
+/// A struct that must be written as a JSON object. serde's derive also
+/// accepts the fields as an array in declaration order (`["local", 18789]`),
+/// which would make the format looser than documented.
+#[derive(Default)]
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(ObjectOnly(PhantomData)).map(Obj)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct FileConfig {
+    gateway: Obj<GatewayFile>,
+    logging: Obj<LoggingFile>,
+    models: Obj<ModelsFile>,
+    agents: Obj<AgentsFile>,
+    session: Obj<SessionFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct GatewayFile {
+    mode: Option<ModeFile>,
+    port: Option<u16>,
+    bind: Option<BindFile>,
+    custom_bind_host: Option<IpAddr>,
+    auth: Obj<AuthFile>,
+    tick_interval_ms: Option<u64>,
+    control_ui: Obj<ControlUiFile>,
+    allowed_hosts: Vec<String>,
+    trusted_proxies: Vec<IpAddr>,
+    limits: Obj<LimitsFile>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ModeFile {
+    Local,
+    Remote,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum BindFile {
+    Loopback,
+    Lan,
+    Tailnet,
+    Auto,
+    Custom,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum AuthModeFile {
+    Token,
+    Password,
+    None,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct AuthFile {
+    mode: Option<AuthModeFile>,
+    token: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct ControlUiFile {
+    allowed_origins: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct LimitsFile {
+    max_connections: Option<u64>,
+    max_unauth_per_ip: Option<u64>,
+    max_head_bytes: Option<u64>,
+    max_headers: Option<u64>,
+    head_timeout_ms: Option<u64>,
+    max_body_bytes: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    keep_alive_idle_ms: Option<u64>,
+    handshake_timeout_ms: Option<u64>,
+    max_pre_hello_frame_bytes: Option<u64>,
+    max_pre_hello_frames: Option<u64>,
+    max_payload: Option<u64>,
+    max_buffered_bytes: Option<u64>,
+    thread_stack_bytes: Option<u64>,
+    auth_max_failures: Option<u64>,
+    auth_window_ms: Option<u64>,
+    auth_lockout_ms: Option<u64>,
+    max_unauthorized_calls: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct LoggingFile {
+    level: Option<LevelFile>,
+    file: Option<bool>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum LevelFile {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct ModelsFile {
+    providers: BTreeMap<String, Obj<ProviderFile>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct ProviderFile {
+    base_url: Option<String>,
+    api_key: Option<String>,
+    api: Option<String>,
+    models: Vec<Obj<ModelFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ModelFile {
+    id: String,
+    name: Option<String>,
+    alias: Option<String>,
+    context_window: Option<u64>,
+    reasoning: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct AgentsFile {
+    default_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct SessionFile {
+    main_key: Option<String>,
+    scope: Option<ScopeFile>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum ScopeFile {
+    PerSender,
+    Global,
+}
+
+// ---- loading ----------------------------------------------------------------
+
+/// Reads and checks the file at `path`; `Ok(None)` when it does not exist
+/// and `missing_ok`.
+pub fn load(path: &Path, missing_ok: bool) -> Result<Option<FileSettings>, Error> {
+    let raw = match read_limited(path) {
+        Ok(text) => text,
+        Err(e) if missing_ok && e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            let msg = format!("'{}': {}", path.display(), io_message(&e));
+            return Err(Error::config(msg));
+        }
+    };
+    parse(path, raw).map(Some)
+}
+
+fn read_limited(path: &Path) -> io::Result<String> {
+    let mut text = String::new();
+    fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(io::Error::other("larger than 1 MiB"));
+    }
+    Ok(text)
+}
+
+/// Parses and checks a file's text; `path` is only for messages.
+pub fn parse(path: &Path, raw: String) -> Result<FileSettings, Error> {
+    if raw.trim().is_empty() {
+        let msg = format!("empty file: a minimal configuration is {MINIMAL_CONFIG}");
+        return Err(in_file(path, msg));
+    }
+    let Obj(f): Obj<FileConfig> = serde_json::from_str(&raw).map_err(|e| json_error(path, &e))?;
+    // Cannot fail where the strict parse succeeded; mapped all the same.
+    let json: Value = serde_json::from_str(&raw).map_err(|e| json_error(path, &e))?;
+    let limits = limits(&f.gateway.0.limits.0).map_err(|m| in_file(path, m))?;
+    let models = check(&f).map_err(|m| in_file(path, m))?;
+    let FileConfig {
+        gateway: Obj(g),
+        logging: Obj(logging),
+        agents,
+        session,
+        ..
+    } = f;
+    let Obj(auth) = g.auth;
+    Ok(FileSettings {
+        raw: Some(raw),
+        json: Some(json),
+        mode: g.mode.map(|m| match m {
+            ModeFile::Local => GatewayMode::Local,
+            ModeFile::Remote => GatewayMode::Remote,
+        }),
+        port: g.port,
+        bind: g.bind.map(|b| match b {
+            BindFile::Loopback => BindMode::Loopback,
+            BindFile::Lan => BindMode::Lan,
+            BindFile::Tailnet => BindMode::Tailnet,
+            BindFile::Auto => BindMode::Auto,
+            BindFile::Custom => BindMode::Custom,
+        }),
+        custom_bind_host: g.custom_bind_host,
+        auth_mode: auth.mode.map(|m| match m {
+            AuthModeFile::Token => AuthMode::Token,
+            AuthModeFile::Password => AuthMode::Password,
+            AuthModeFile::None => AuthMode::None,
+        }),
+        token: auth.token,
+        password: auth.password,
+        tick_interval_ms: g.tick_interval_ms,
+        // Browsers serialise an origin's scheme and host in lower case.
+        allowed_origins: g
+            .control_ui
+            .0
+            .allowed_origins
+            .iter()
+            .map(|o| o.to_ascii_lowercase())
+            .collect(),
+        allowed_hosts: g
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        trusted_proxies: g.trusted_proxies,
+        limits,
+        log_level: logging.level.map(|l| match l {
+            LevelFile::Error => log::LevelFilter::Error,
+            LevelFile::Warn => log::LevelFilter::Warn,
+            LevelFile::Info => log::LevelFilter::Info,
+            LevelFile::Debug => log::LevelFilter::Debug,
+            LevelFile::Trace => log::LevelFilter::Trace,
+        }),
+        log_file: logging.file.unwrap_or(false),
+        models,
+        default_agent_id: agents.0.default_id,
+        main_key: session.0.main_key,
+        session_scope: session.0.scope.map(|s| match s {
+            ScopeFile::PerSender => "per-sender",
+            ScopeFile::Global => "global",
+        }),
+    })
+}
+
+/// `PATH:LINE:COL: message`, the form editors jump to. serde_json appends
+/// its own " at line X column Y" and quotes with backticks; both go.
+fn json_error(path: &Path, e: &serde_json::Error) -> Error {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let msg = full
+        .strip_suffix(&suffix)
+        .unwrap_or(&full)
+        .replace('`', "'");
+    // serde_json says column 0 when it failed before consuming the line's
+    // first character; editors count from 1.
+    let column = e.column().max(1);
+    Error::config(format!("{}:{}:{column}: {msg}", path.display(), e.line()))
+}
+
+/// A semantic error in the file: `PATH: message`.
+pub fn in_file(path: &Path, msg: impl fmt::Display) -> Error {
+    Error::config(format!("{}: {msg}", path.display()))
+}
+
+// ---- checks -----------------------------------------------------------------
+
+/// One limit: the file's value or the default, within `min..=max`.
+fn limit(key: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64, String> {
+    let v = value.unwrap_or(default);
+    if v < min {
+        return Err(format!("'gateway.limits.{key}' must be at least {min}"));
+    }
+    if v > max {
+        return Err(format!("'gateway.limits.{key}' must be at most {max}"));
+    }
+    Ok(v)
+}
+
+fn limits(f: &LimitsFile) -> Result<Limits, String> {
+    // Timeouts of 100 ms let tests run fast; a day is beyond any sane use.
+    const MS: u64 = 100;
+    const DAY: u64 = 24 * 3600 * 1000;
+    const GIB: u64 = 1 << 30;
+    let d = Limits::default();
+    // Every maximum fits a 32-bit usize or u32, so the conversion cannot
+    // fail; it is checked rather than cast all the same.
+    macro_rules! get {
+        ($field:ident, $key:literal, $min:expr, $max:expr) => {{
+            let n = limit($key, f.$field, d.$field as u64, $min, $max)?;
+            n.try_into()
+                .map_err(|_| format!("'gateway.limits.{}' is too large", $key))?
+        }};
+    }
+    let l = Limits {
+        max_connections: get!(max_connections, "maxConnections", 1, 65_536),
+        max_unauth_per_ip: get!(max_unauth_per_ip, "maxUnauthPerIp", 1, 65_536),
+        max_head_bytes: get!(max_head_bytes, "maxHeadBytes", 1024, 1 << 20),
+        max_headers: get!(max_headers, "maxHeaders", 1, 1000),
+        head_timeout_ms: get!(head_timeout_ms, "headTimeoutMs", MS, DAY),
+        max_body_bytes: get!(max_body_bytes, "maxBodyBytes", 1024, GIB),
+        body_timeout_ms: get!(body_timeout_ms, "bodyTimeoutMs", MS, DAY),
+        keep_alive_idle_ms: get!(keep_alive_idle_ms, "keepAliveIdleMs", MS, DAY),
+        handshake_timeout_ms: get!(handshake_timeout_ms, "handshakeTimeoutMs", MS, DAY),
+        max_pre_hello_frame_bytes: get!(
+            max_pre_hello_frame_bytes,
+            "maxPreHelloFrameBytes",
+            1024,
+            GIB
+        ),
+        max_pre_hello_frames: get!(max_pre_hello_frames, "maxPreHelloFrames", 1, 1000),
+        max_payload: get!(max_payload, "maxPayload", 1024, GIB),
+        max_buffered_bytes: get!(max_buffered_bytes, "maxBufferedBytes", 1024, GIB),
+        // Below 64 KiB the deep-JSON test no longer proves the stack safe.
+        thread_stack_bytes: get!(thread_stack_bytes, "threadStackBytes", 64 * 1024, 64 << 20),
+        auth_max_failures: get!(auth_max_failures, "authMaxFailures", 1, 10_000),
+        auth_window_ms: get!(auth_window_ms, "authWindowMs", MS, DAY),
+        auth_lockout_ms: get!(auth_lockout_ms, "authLockoutMs", MS, DAY),
+        max_unauthorized_calls: get!(max_unauthorized_calls, "maxUnauthorizedCalls", 1, 10_000),
+    };
+    // A buffer smaller than one payload would close every connection that
+    // is sent a full-size reply.
+    if l.max_buffered_bytes < l.max_payload {
+        return Err(format!(
+            "'gateway.limits.maxBufferedBytes' ({}) must be at least 'gateway.limits.maxPayload' ({})",
+            l.max_buffered_bytes, l.max_payload
+        ));
+    }
+    Ok(l)
+}
+
+/// The checks serde cannot express; returns the models, sorted by
+/// provider, then id.
+fn check(f: &FileConfig) -> Result<Vec<ModelEntry>, String> {
+    let g = &f.gateway.0;
+    if let Some(t) = g.tick_interval_ms {
+        if !(100..=3_600_000).contains(&t) {
+            return Err(format!(
+                "'gateway.tickIntervalMs' must be between 100 and 3600000, not {t}"
+            ));
+        }
+    }
+    for o in &g.control_ui.0.allowed_origins {
+        if !is_origin(o) {
+            return Err(format!(
+                "'gateway.controlUi.allowedOrigins': '{o}' is not an origin like 'https://host:port'"
+            ));
+        }
+    }
+    for h in &g.allowed_hosts {
+        if h.is_empty() || h.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/') {
+            return Err(format!("'gateway.allowedHosts': '{h}' is not a host name"));
+        }
+    }
+    nonblank("agents.defaultId", f.agents.0.default_id.as_deref())?;
+    nonblank("session.mainKey", f.session.0.main_key.as_deref())?;
+    let mut models: Vec<ModelEntry> = Vec::new();
+    for (provider, Obj(p)) in &f.models.0.providers {
+        if provider.trim().is_empty() {
+            return Err("'models.providers' has a provider with an empty name".to_string());
+        }
+        let at = format!("models.providers.{provider}");
+        if let Some(url) = &p.base_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(format!(
+                    "'{at}.baseUrl' must start with http:// or https://"
+                ));
+            }
+        }
+        nonblank(&format!("{at}.apiKey"), p.api_key.as_deref())?;
+        nonblank(&format!("{at}.api"), p.api.as_deref())?;
+        for Obj(m) in &p.models {
+            if m.id.trim().is_empty() {
+                return Err(format!("'{at}.models' has a model with an empty id"));
+            }
+            if models
+                .iter()
+                .any(|e| e.provider == *provider && e.id == m.id)
+            {
+                return Err(format!("'{at}.models' lists '{}' twice", m.id));
+            }
+            models.push(ModelEntry {
+                id: m.id.clone(),
+                name: m.name.clone().unwrap_or_else(|| m.id.clone()),
+                provider: provider.clone(),
+                alias: m.alias.clone(),
+                context_window: m.context_window,
+                reasoning: m.reasoning,
+            });
+        }
+    }
+    models.sort_by(|a, b| (&a.provider, &a.id).cmp(&(&b.provider, &b.id)));
+    Ok(models)
+}
+
+fn nonblank(key: &str, value: Option<&str>) -> Result<(), String> {
+    match value {
+        Some(v) if v.trim().is_empty() => Err(format!("'{key}' must not be blank")),
+        _ => Ok(()),
+    }
+}
+
+/// Browsers send `scheme://host[:port]`, never a path or a trailing slash,
+/// and the gateway compares exactly; `null` and `*` are not origins.
+fn is_origin(o: &str) -> bool {
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty() && !r.contains(|c: char| c == '/' || c == '*' || c.is_whitespace())
+    })
+}
+
+/// A copy of `value` with every string under a key named token, password,
+/// apiKey or secret (any case, any depth) replaced, so `config.get` and
+/// logs never carry a secret.
+pub fn redact(value: &Value) -> Value {
+    fn all(v: &Value) -> Value {
+        match v {
+            Value::String(_) => Value::String("__REDACTED__".to_string()),
+            Value::Array(a) => Value::Array(a.iter().map(all).collect()),
+            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), all(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    const SECRET_KEYS: [&str; 4] = ["token", "password", "apikey", "secret"];
+    match value {
+        Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    let secret = SECRET_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
+                    (k.clone(), if secret { all(v) } else { redact(v) })
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}

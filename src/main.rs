@@ -1,0 +1,84 @@
+//! clawgate: a small, static OpenClaw-compatible gateway and its own CLI.
+//!
+//! `main` parses the command line, dispatches, and is the only place that
+//! prints results and errors: errors once, as `clawgate: <message>`, with
+//! the exit status their kind implies (1 runtime, 2 usage, 78 config).
+#![deny(unsafe_code)]
+
+mod auth;
+mod cli;
+mod client;
+mod config;
+mod error;
+mod help;
+mod http;
+mod logger;
+mod methods;
+mod presence;
+mod procnet;
+mod protocol;
+mod server;
+mod state;
+mod sys;
+mod ws;
+
+use std::io::{self, Write};
+
+use cli::Command;
+use error::Error;
+
+fn main() {
+    let code = match dispatch() {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch() -> Result<i32, Error> {
+    let command = cli::parse(std::env::args_os().skip(1))?;
+    let output = match command {
+        Command::Help(text) => return Ok(out(&text, false)),
+        Command::Version => return Ok(out(&format!("clawgate {}", state::VERSION), true)),
+        Command::Run(args) => {
+            server::run(&args, &mut |line| {
+                out(line, true);
+            })?;
+            return Ok(0);
+        }
+        Command::Call(args) => client::call(&args)?,
+        Command::Health(args) => client::health(&args)?,
+        Command::Status(args) => client::status(&args)?,
+        Command::Probe(args) => client::probe(&args)?,
+    };
+    out(&output.text, true);
+    Ok(output.code)
+}
+
+/// Writes to stdout. A closed pipe (`clawgate call x | head -1`) is not an
+/// error for the user: exit 0 quietly instead of panicking as `println!`
+/// would.
+fn out(text: &str, newline: bool) -> i32 {
+    let mut stdout = io::stdout().lock();
+    let result = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| {
+            if newline {
+                stdout.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|_| stdout.flush());
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
+        _ => 0,
+    }
+}
+
+pub fn print_error(e: &Error) {
+    let _ = writeln!(io::stderr(), "clawgate: {e}");
+}

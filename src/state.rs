@@ -1,0 +1,382 @@
+//! The gateway's shared state and the per-connection outboxes.
+//!
+//! One `Mutex<State>` holds what connections share (clients, presence,
+//! versions, the auth limiter). It is held only to read or change those
+//! maps, never across I/O. Frames from other threads (ticks, presence,
+//! shutdown) reach a connection through its `Outbox`: a byte-bounded queue
+//! plus an eventfd that wakes the connection's poll, so a slow reader costs
+//! only its own queue and never stalls the broadcaster or other clients.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use crate::auth::{Limiter, LimiterConfig, Secret};
+use crate::config::Settings;
+use crate::presence::Presence;
+use crate::protocol::StateVersion;
+use crate::sys::EventFd;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A queued frame for one connection. Events keep their payload serialized
+/// once for all receivers; the connection adds its own `seq` when writing.
+#[derive(Debug, Clone)]
+pub struct QueuedEvent {
+    pub name: &'static str,
+    pub payload: Arc<str>,
+    pub state_version: Option<StateVersion>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: VecDeque<QueuedEvent>,
+    bytes: usize,
+    close: Option<(u16, String)>,
+    /// Set with the first close request and never cleared: a closing
+    /// connection takes no more events.
+    closing: bool,
+}
+
+/// What a connection thread takes from its outbox in one go.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<QueuedEvent>,
+    pub close: Option<(u16, String)>,
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    queue: Mutex<Queue>,
+    wake: EventFd,
+    max_bytes: usize,
+}
+
+impl Outbox {
+    pub fn new(max_bytes: usize) -> std::io::Result<Outbox> {
+        Ok(Outbox {
+            queue: Mutex::new(Queue::default()),
+            wake: EventFd::new()?,
+            max_bytes,
+        })
+    }
+
+    pub fn wake_fd(&self) -> &EventFd {
+        &self.wake
+    }
+
+    /// Queues an event. Over `maxBufferedBytes`, a droppable event (tick,
+    /// presence: the next one supersedes it) is dropped; anything else
+    /// closes the connection 1008 "slow consumer".
+    pub fn push(&self, ev: QueuedEvent, droppable: bool) {
+        let mut q = lock(&self.queue);
+        if q.closing {
+            return;
+        }
+        let size = ev.payload.len() + ev.name.len() + 64;
+        if q.bytes + size > self.max_bytes {
+            if droppable {
+                return;
+            }
+            q.events.clear();
+            q.bytes = 0;
+            q.close = Some((1008, "slow consumer".into()));
+            q.closing = true;
+        } else {
+            q.bytes += size;
+            q.events.push_back(ev);
+        }
+        let first = q.events.len() <= 1;
+        drop(q);
+        if first {
+            self.wake.signal();
+        }
+    }
+
+    /// Asks the connection to close after writing what is queued.
+    pub fn close(&self, code: u16, reason: &str) {
+        let mut q = lock(&self.queue);
+        if !q.closing {
+            q.close = Some((code, reason.to_string()));
+            q.closing = true;
+        }
+        drop(q);
+        self.wake.signal();
+    }
+
+    pub fn take(&self) -> Batch {
+        self.wake.drain();
+        let mut q = lock(&self.queue);
+        q.bytes = 0;
+        Batch {
+            events: q.events.drain(..).collect(),
+            close: q.close.take(),
+        }
+    }
+}
+
+/// A handshaken client as other threads see it.
+#[derive(Debug)]
+pub struct Client {
+    pub outbox: Arc<Outbox>,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub clients: HashMap<u64, Client>,
+    pub presence: Presence,
+    pub presence_version: u64,
+    pub health_version: u64,
+    pub limiter: Limiter,
+    /// Sockets per peer IP that have not completed `connect` yet.
+    pub unauthenticated: HashMap<IpAddr, usize>,
+}
+
+/// Everything connections share, created once by the server.
+#[derive(Debug)]
+pub struct Shared {
+    pub settings: Settings,
+    pub secret: Secret,
+    pub started: Instant,
+    pub hostname: String,
+    pub lan_ip: Option<String>,
+    pub listen: Vec<SocketAddr>,
+    pub log_file: Option<PathBuf>,
+    pub state: Mutex<State>,
+    /// Serializes broadcasts so every client sees presence versions in order.
+    broadcast_order: Mutex<()>,
+    /// Accepted sockets still open, checked before a thread is spawned.
+    pub open_sockets: AtomicUsize,
+    next_conn: AtomicUsize,
+}
+
+/// Locks a mutex, recovering from poisoning: with `panic = "abort"` a
+/// poisoned lock cannot be observed, and in tests the data is still sound
+/// because no critical section leaves it half-updated.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn new(
+        settings: Settings,
+        secret: Secret,
+        listen: Vec<SocketAddr>,
+        log_file: Option<PathBuf>,
+    ) -> Shared {
+        let l = &settings.limits;
+        let limiter = Limiter::new(LimiterConfig {
+            max_failures: l.auth_max_failures,
+            window: std::time::Duration::from_millis(l.auth_window_ms),
+            lockout: std::time::Duration::from_millis(l.auth_lockout_ms),
+            capacity: 10_000,
+        });
+        Shared {
+            secret,
+            started: Instant::now(),
+            hostname: crate::sys::hostname(),
+            lan_ip: crate::sys::lan_ipv4().map(|ip| ip.to_string()),
+            listen,
+            log_file,
+            state: Mutex::new(State {
+                clients: HashMap::new(),
+                presence: Presence::default(),
+                presence_version: 1,
+                health_version: 1,
+                limiter,
+                unauthenticated: HashMap::new(),
+            }),
+            broadcast_order: Mutex::new(()),
+            open_sockets: AtomicUsize::new(0),
+            next_conn: AtomicUsize::new(1),
+            settings,
+        }
+    }
+
+    /// Every listener is on a loopback address: the Host check applies.
+    pub fn loopback_only(&self) -> bool {
+        !self.listen.is_empty() && self.listen.iter().all(|a| a.ip().is_loopback())
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) as u64
+    }
+
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// The gateway's own presence entry, with a fresh `ts` on every read.
+    pub fn own_presence(&self, now: u64) -> Map<String, Value> {
+        let ip = self.lan_ip.as_deref();
+        let text = match ip {
+            Some(ip) => format!(
+                "Gateway: {} ({ip}) · app {VERSION} · mode gateway · reason self",
+                self.hostname
+            ),
+            None => format!(
+                "Gateway: {} · app {VERSION} · mode gateway · reason self",
+                self.hostname
+            ),
+        };
+        let mut m = Map::new();
+        m.insert("host".into(), json!(self.hostname));
+        if let Some(ip) = ip {
+            m.insert("ip".into(), json!(ip));
+        }
+        m.insert("version".into(), json!(VERSION));
+        m.insert("platform".into(), json!(std::env::consts::OS));
+        m.insert("mode".into(), json!("gateway"));
+        m.insert("reason".into(), json!("self"));
+        m.insert("text".into(), json!(text));
+        m.insert("ts".into(), json!(now));
+        m
+    }
+
+    pub fn presence_list(&self, st: &State) -> Vec<Value> {
+        let now = now_ms();
+        st.presence.list(self.own_presence(now), now)
+    }
+
+    pub fn state_version(st: &State) -> StateVersion {
+        StateVersion {
+            presence: st.presence_version,
+            health: st.health_version,
+        }
+    }
+
+    /// Sends one event to every handshaken client.
+    pub fn broadcast(&self, name: &'static str, payload: &Value, droppable: bool) {
+        let _order = lock(&self.broadcast_order);
+        let payload: Arc<str> = payload.to_string().into();
+        let targets = self.targets();
+        for t in targets {
+            t.push(
+                QueuedEvent {
+                    name,
+                    payload: payload.clone(),
+                    state_version: None,
+                },
+                droppable,
+            );
+        }
+    }
+
+    /// Applies `change` to the presence table and, if it reports a change,
+    /// bumps the version and sends the full list to everyone.
+    pub fn update_presence(&self, change: impl FnOnce(&mut Presence, u64) -> bool) {
+        let _order = lock(&self.broadcast_order);
+        let (payload, sv, targets) = {
+            let mut st = self.state();
+            if !change(&mut st.presence, now_ms()) {
+                return;
+            }
+            st.presence_version += 1;
+            let list = self.presence_list(&st);
+            let sv = Shared::state_version(&st);
+            let targets: Vec<Arc<Outbox>> = st.clients.values().map(|c| c.outbox.clone()).collect();
+            (json!({ "presence": list }).to_string(), sv, targets)
+        };
+        let payload: Arc<str> = payload.into();
+        for t in targets {
+            t.push(
+                QueuedEvent {
+                    name: "presence",
+                    payload: payload.clone(),
+                    state_version: Some(sv),
+                },
+                true,
+            );
+        }
+    }
+
+    fn targets(&self) -> Vec<Arc<Outbox>> {
+        self.state()
+            .clients
+            .values()
+            .map(|c| c.outbox.clone())
+            .collect()
+    }
+
+    /// Sends `shutdown` to every handshaken client and asks each to close
+    /// 1012 once it is written. Returns how many clients were told.
+    pub fn shutdown_all(&self, reason: &str) -> usize {
+        let payload: Arc<str> = json!({ "reason": reason }).to_string().into();
+        let targets = self.targets();
+        for t in &targets {
+            t.push(
+                QueuedEvent {
+                    name: "shutdown",
+                    payload: payload.clone(),
+                    state_version: None,
+                },
+                false,
+            );
+            t.close(1012, "service restart");
+        }
+        targets.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(n: usize) -> QueuedEvent {
+        QueuedEvent {
+            name: "x",
+            payload: "a".repeat(n).into(),
+            state_version: None,
+        }
+    }
+
+    #[test]
+    fn outbox_drops_droppable_events_when_full() {
+        let o = Outbox::new(1000).unwrap();
+        o.push(ev(800), true);
+        o.push(ev(800), true);
+        let b = o.take();
+        assert_eq!(b.events.len(), 1);
+        assert!(b.close.is_none());
+    }
+
+    #[test]
+    fn outbox_closes_slow_consumers_on_non_droppable_overflow() {
+        let o = Outbox::new(1000).unwrap();
+        o.push(ev(800), true);
+        o.push(ev(800), false);
+        let b = o.take();
+        assert!(b.events.is_empty());
+        assert_eq!(b.close, Some((1008, "slow consumer".to_string())));
+        // Nothing more is queued once closing.
+        o.push(ev(1), false);
+        assert!(o.take().events.is_empty());
+    }
+
+    #[test]
+    fn taking_frees_the_budget() {
+        let o = Outbox::new(1000).unwrap();
+        o.push(ev(800), false);
+        assert_eq!(o.take().events.len(), 1);
+        o.push(ev(800), false);
+        let b = o.take();
+        assert_eq!(b.events.len(), 1);
+        assert!(b.close.is_none());
+    }
+}

@@ -1,0 +1,679 @@
+//! The thin, safe wrappers around libc that the rest of clawgate needs.
+//!
+//! Every `unsafe` block of the crate lives in this module, each with a
+//! `// SAFETY:` comment saying why the call cannot break memory safety; the
+//! rest of the crate is free of `unsafe`. Functions here translate C error
+//! conventions into `io::Result` and nothing more: they never log, never
+//! print and hold no policy beyond what a caller cannot get wrong (such as
+//! refusing to `kill` pid 0, which would signal our whole process group).
+
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::mem::{offset_of, size_of, MaybeUninit};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub const SIGTERM: i32 = libc::SIGTERM;
+pub const SIGINT: i32 = libc::SIGINT;
+pub const SIGHUP: i32 = libc::SIGHUP;
+pub const SIGUSR1: i32 = libc::SIGUSR1;
+pub const SIGKILL: i32 = libc::SIGKILL;
+
+pub const POLLIN: i16 = libc::POLLIN;
+pub const POLLOUT: i16 = libc::POLLOUT;
+
+fn last_error() -> io::Error {
+    io::Error::last_os_error()
+}
+
+fn is_eintr(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINTR)
+}
+
+/// A Linux eventfd used to wake a thread blocked in [`poll`]: another
+/// thread calls [`EventFd::signal`] after queueing work for it.
+///
+/// The descriptor is owned, so it is closed exactly once, when the last
+/// `Arc<EventFd>` goes away; a raw fd closed early by one thread could be
+/// reused by the kernel and then written to by another. It is held as a
+/// `File` only so that reads and writes need no `unsafe`.
+#[derive(Debug)]
+pub struct EventFd {
+    file: File,
+}
+
+impl EventFd {
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd takes no pointers; the result is checked below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(last_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(EventFd {
+            file: File::from(fd),
+        })
+    }
+
+    /// Makes the eventfd readable. A full counter (EAGAIN) already means
+    /// "readable", and nothing else can fail on a valid eventfd with an
+    /// 8-byte buffer, so there is no error to return.
+    pub fn signal(&self) {
+        // write_all retries EINTR; an eventfd write is all or nothing.
+        let _ = (&self.file).write_all(&1u64.to_ne_bytes());
+    }
+
+    /// Resets the counter so the next [`poll`] blocks again. One read
+    /// zeroes an eventfd; a signal racing with it leaves the fd readable,
+    /// which only costs the waiter one more wakeup.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 8];
+        loop {
+            match (&self.file).read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => return,
+            }
+        }
+    }
+}
+
+// Connection threads and the ticker share one through an Arc.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<EventFd>();
+};
+
+impl AsRawFd for EventFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+impl AsFd for EventFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+/// One entry of a [`poll`] set, laid out exactly like `struct pollfd` so a
+/// slice of them can be handed to the kernel as is.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollFd {
+    pub fd: RawFd,
+    pub events: i16,
+    pub revents: i16,
+}
+
+const _: () = {
+    assert!(size_of::<PollFd>() == size_of::<libc::pollfd>());
+    assert!(std::mem::align_of::<PollFd>() == std::mem::align_of::<libc::pollfd>());
+    assert!(offset_of!(PollFd, fd) == offset_of!(libc::pollfd, fd));
+    assert!(offset_of!(PollFd, events) == offset_of!(libc::pollfd, events));
+    assert!(offset_of!(PollFd, revents) == offset_of!(libc::pollfd, revents));
+};
+
+impl PollFd {
+    pub fn new(fd: RawFd, events: i16) -> PollFd {
+        PollFd {
+            fd,
+            events,
+            revents: 0,
+        }
+    }
+}
+
+/// Waits until one of `fds` is ready or `timeout_ms` elapses (negative:
+/// forever) and returns how many entries have a non-zero `revents`.
+/// An interrupted wait resumes with the time that is left, so a signal
+/// can neither end the wait early nor extend it.
+pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
+    let deadline = (timeout_ms >= 0)
+        .then(|| Instant::now() + std::time::Duration::from_millis(timeout_ms as u64));
+    let mut timeout = timeout_ms;
+    loop {
+        // SAFETY: PollFd has the layout of libc::pollfd (checked at compile
+        // time above), and the pointer and length come from a live slice
+        // that the kernel may write `revents` into.
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr().cast::<libc::pollfd>(),
+                fds.len() as libc::nfds_t,
+                timeout,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = last_error();
+        if !is_eintr(&e) {
+            return Err(e);
+        }
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Round up so a sub-millisecond remainder still waits.
+            timeout = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        }
+    }
+}
+
+fn sigset(sigs: &[i32]) -> io::Result<libc::sigset_t> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initializes the whole set it is given.
+    if unsafe { libc::sigemptyset(set.as_mut_ptr()) } != 0 {
+        return Err(last_error());
+    }
+    // SAFETY: sigemptyset succeeded, so the set is initialized.
+    let mut set = unsafe { set.assume_init() };
+    for &sig in sigs {
+        // SAFETY: `set` is an initialized sigset_t; a bad number is
+        // reported as EINVAL, not undefined behaviour.
+        if unsafe { libc::sigaddset(&mut set, sig) } != 0 {
+            return Err(last_error());
+        }
+    }
+    Ok(set)
+}
+
+/// Blocks `sigs` in the calling thread. Called by `main` before any thread
+/// is spawned, so every thread inherits the mask and the signals stay
+/// pending until one thread collects them with [`wait_signal`]. Programs
+/// started with `std::process::Command` do not inherit it: std clears the
+/// mask in the child before exec.
+pub fn block_signals(sigs: &[i32]) -> io::Result<()> {
+    let set = sigset(sigs)?;
+    // SAFETY: `set` is initialized; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    // pthread functions return the error number instead of setting errno.
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Waits for one of `sigs`, which must be blocked (see [`block_signals`]),
+/// and returns its number.
+pub fn wait_signal(sigs: &[i32]) -> io::Result<i32> {
+    let set = sigset(sigs)?;
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: both pointers refer to live, initialized locals.
+        let rc = unsafe { libc::sigwait(&set, &mut sig) };
+        match rc {
+            0 => return Ok(sig),
+            libc::EINTR => continue,
+            _ => return Err(io::Error::from_raw_os_error(rc)),
+        }
+    }
+}
+
+/// Converts a pid for kill(2), refusing the values with a special meaning:
+/// 0 (our process group) and anything that becomes negative (-1 is every
+/// process we may signal).
+fn to_pid(pid: u32) -> io::Result<libc::pid_t> {
+    match libc::pid_t::try_from(pid) {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid process id {pid}"),
+        )),
+    }
+}
+
+/// Sends `sig` to the single process `pid`.
+pub fn kill(pid: u32, sig: i32) -> io::Result<()> {
+    let pid = to_pid(pid)?;
+    // SAFETY: kill takes no pointers; `pid` is a positive process id.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// Whether `pid` exists. A zombie (exited, not yet reaped) still counts;
+/// callers that wait for an exit must check for that themselves.
+pub fn process_alive(pid: u32) -> bool {
+    match kill(pid, 0) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::EPERM),
+    }
+}
+
+/// Fills `buf` from the kernel's CSPRNG. Uses the getrandom(2) system call
+/// directly rather than the libc wrapper, which uClibc (common on routers)
+/// lacks; kernels older than 3.17 get /dev/urandom instead.
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the pointer and length describe the unfilled, writable
+        // tail of `buf`; flags 0 means block until the pool is seeded.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getrandom,
+                rest.as_mut_ptr().cast::<libc::c_void>(),
+                rest.len(),
+                0 as libc::c_uint,
+            )
+        };
+        if n >= 0 {
+            filled += n as usize;
+            continue;
+        }
+        let e = last_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ENOSYS) => return File::open("/dev/urandom")?.read_exact(rest),
+            _ => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `nbytes` random bytes as lowercase hex, for tokens and nonces.
+pub fn random_hex(nbytes: usize) -> io::Result<String> {
+    let mut buf = vec![0u8; nbytes];
+    random_bytes(&mut buf)?;
+    Ok(hex(&buf))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    s
+}
+
+/// A random RFC 4122 version 4 UUID, e.g. for connection and run ids.
+///
+/// random_bytes can only fail when both getrandom(2) and /dev/urandom are
+/// unavailable (an old kernel in a sandbox without /dev). These ids must be
+/// unique, not secret, so rather than fail a request we then derive the
+/// bytes from the clock, the pid and a counter. Never use this for secrets:
+/// use [`random_hex`], which reports the error.
+pub fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    if random_bytes(&mut b).is_err() {
+        b = fallback_unique_bytes();
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn fallback_unique_bytes() -> [u8; 16] {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seed = nanos ^ (u64::from(std::process::id()) << 32);
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&splitmix64(seed).to_le_bytes());
+    out[8..].copy_from_slice(&splitmix64(seed ^ count.rotate_left(17)).to_le_bytes());
+    out
+}
+
+/// Spreads the bits of a counter-like value over the whole word.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Frees the getifaddrs list even if building the result unwinds.
+struct IfAddrs(*mut libc::ifaddrs);
+
+impl Drop for IfAddrs {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from a successful getifaddrs and is
+        // freed exactly once, here.
+        unsafe { libc::freeifaddrs(self.0) }
+    }
+}
+
+/// The IPv4 addresses of the interfaces that are up, with their names, in
+/// the kernel's order.
+pub fn ipv4_addrs() -> Vec<(String, Ipv4Addr)> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `head` is a valid out-pointer; on success the list is owned
+    // by the IfAddrs guard below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Vec::new();
+    }
+    let list = IfAddrs(head);
+    let mut out = Vec::new();
+    let mut cur = list.0;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a non-null node of the list, which stays alive
+        // until `list` is dropped at the end of this function.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        let up = ifa.ifa_flags & (libc::IFF_UP as libc::c_uint) != 0;
+        if !up || ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points to at least a sockaddr.
+        let family = unsafe { (*ifa.ifa_addr).sa_family };
+        if i32::from(family) != libc::AF_INET {
+            continue;
+        }
+        // SAFETY: an AF_INET address is a sockaddr_in; read_unaligned
+        // because the kernel only guarantees sockaddr alignment.
+        let sin = unsafe { std::ptr::read_unaligned(ifa.ifa_addr.cast::<libc::sockaddr_in>()) };
+        // SAFETY: ifa_name is a non-null, NUL-terminated string.
+        let name = unsafe { CStr::from_ptr(ifa.ifa_name) };
+        let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+        out.push((name.to_string_lossy().into_owned(), addr));
+    }
+    out
+}
+
+/// Whether `ip` is in 100.64.0.0/10, the shared address space that
+/// Tailscale assigns its nodes from.
+pub fn is_tailnet(ip: Ipv4Addr) -> bool {
+    let [a, b, _, _] = ip.octets();
+    a == 100 && (b & 0xc0) == 64
+}
+
+/// This host's first tailnet (Tailscale) address, if any.
+pub fn tailnet_ipv4() -> Option<Ipv4Addr> {
+    ipv4_addrs()
+        .into_iter()
+        .map(|(_, ip)| ip)
+        .find(|ip| is_tailnet(*ip))
+}
+
+/// The address other machines on the local network most likely reach us
+/// at: see [`pick_lan`].
+pub fn lan_ipv4() -> Option<Ipv4Addr> {
+    pick_lan(&ipv4_addrs())
+}
+
+/// The first private (RFC 1918) address; failing that the first other
+/// routable one, with a tailnet address last because it is not the LAN.
+/// Loopback, link-local and unspecified addresses never qualify.
+pub fn pick_lan(addrs: &[(String, Ipv4Addr)]) -> Option<Ipv4Addr> {
+    let rank = |ip: &Ipv4Addr| {
+        if ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() {
+            None
+        } else if ip.is_private() {
+            Some(0)
+        } else if is_tailnet(*ip) {
+            Some(2)
+        } else {
+            Some(1)
+        }
+    };
+    addrs
+        .iter()
+        .filter_map(|(_, ip)| rank(ip).map(|r| (r, *ip)))
+        .min_by_key(|(r, _)| *r)
+        .map(|(_, ip)| ip)
+}
+
+/// The host name, or "localhost" when it is unset or unreadable.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`; the last byte is kept
+    // out of reach so the result is always NUL-terminated.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast::<libc::c_char>(), buf.len() - 1) };
+    if rc != 0 {
+        return "localhost".to_string();
+    }
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    if name.is_empty() {
+        "localhost".to_string()
+    } else {
+        name
+    }
+}
+
+/// Takes an exclusive flock(2) on `file` without waiting: Ok(false) when
+/// another open file description holds it. The lock goes away when every
+/// descriptor of this open file is closed, so a crashed holder never leaves
+/// a stale lock behind.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    loop {
+        // SAFETY: flock takes no pointers; `file` keeps the fd open.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let e = last_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Whether `fd` is a terminal (decides colour in log output).
+pub fn isatty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor; an invalid one yields 0.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Turns on TCP keepalive so a peer that vanished without a FIN is noticed:
+/// first probe after `idle_secs` of silence, then every `idle_secs`, and
+/// the connection fails after 3 unanswered probes.
+pub fn set_tcp_keepalive(sock: &impl AsFd, idle_secs: u32) -> io::Result<()> {
+    let fd = sock.as_fd().as_raw_fd();
+    let secs = libc::c_int::try_from(idle_secs.max(1)).unwrap_or(libc::c_int::MAX);
+    let options = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3),
+    ];
+    for (level, name, value) in options {
+        // SAFETY: the pointer and length describe `value`, a live c_int,
+        // which is what these options take.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const libc::c_int).cast::<libc::c_void>(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(last_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eventfd_signal_wakes_poll_and_drain_clears_it() {
+        let efd = EventFd::new().expect("eventfd");
+        let mut fds = [PollFd::new(efd.as_raw_fd(), POLLIN)];
+        assert_eq!(poll(&mut fds, 0).expect("poll"), 0);
+
+        efd.signal();
+        efd.signal();
+        assert_eq!(poll(&mut fds, 1000).expect("poll"), 1);
+        assert_ne!(fds[0].revents & POLLIN, 0);
+
+        efd.drain();
+        fds[0].revents = 0;
+        assert_eq!(poll(&mut fds, 0).expect("poll"), 0);
+    }
+
+    #[test]
+    fn eventfd_wakes_a_poll_in_another_thread() {
+        let efd = std::sync::Arc::new(EventFd::new().expect("eventfd"));
+        let waiter = {
+            let efd = efd.clone();
+            std::thread::spawn(move || {
+                let mut fds = [PollFd::new(efd.as_raw_fd(), POLLIN)];
+                poll(&mut fds, 5000).expect("poll")
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        efd.signal();
+        assert_eq!(waiter.join().expect("waiter"), 1);
+    }
+
+    #[test]
+    fn poll_ignores_negative_descriptors() {
+        // The kernel skips entries with a negative fd, so this times out.
+        let mut fds = [PollFd::new(-1, POLLIN)];
+        assert_eq!(poll(&mut fds, 10).expect("poll"), 0);
+    }
+
+    #[test]
+    fn random_bytes_differ_between_calls() {
+        let mut a = [0u8; 32];
+        let mut b = [0u8; 32];
+        random_bytes(&mut a).expect("random");
+        random_bytes(&mut b).expect("random");
+        assert_ne!(a, b);
+        let h = random_hex(16).expect("hex");
+        assert_eq!(h.len(), 32);
+        assert!(h
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+    }
+
+    fn assert_uuid_v4(u: &str) {
+        let parts: Vec<&str> = u.split('-').collect();
+        let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+        assert_eq!(lens, [8, 4, 4, 4, 12], "{u}");
+        assert!(u.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()), "{u}");
+        assert!(!u.bytes().any(|c| c.is_ascii_uppercase()), "{u}");
+        assert_eq!(&parts[2][..1], "4", "{u}");
+        assert!("89ab".contains(&parts[3][..1]), "{u}");
+    }
+
+    #[test]
+    fn uuid_v4_has_version_and_variant_bits() {
+        let a = uuid_v4();
+        assert_uuid_v4(&a);
+        assert_ne!(a, uuid_v4());
+    }
+
+    #[test]
+    fn fallback_bytes_are_unique_per_call() {
+        assert_ne!(fallback_unique_bytes(), fallback_unique_bytes());
+    }
+
+    #[test]
+    fn second_open_file_description_cannot_take_the_lock() {
+        let path = std::env::temp_dir().join(format!("clawgate-sys-lock-{}", uuid_v4()));
+        let first = File::create(&path).expect("create");
+        assert!(try_lock_exclusive(&first).expect("lock"));
+        let second = File::open(&path).expect("open");
+        assert!(!try_lock_exclusive(&second).expect("lock"));
+        drop(first);
+        assert!(try_lock_exclusive(&second).expect("lock after release"));
+        std::fs::remove_file(&path).expect("cleanup");
+    }
+
+    #[test]
+    fn kill_refuses_special_pids() {
+        assert!(kill(0, 0).is_err());
+        assert!(kill(u32::MAX, 0).is_err());
+        assert!(!process_alive(0));
+        assert!(process_alive(std::process::id()));
+    }
+
+    #[test]
+    fn tailnet_is_100_64_slash_10() {
+        assert!(is_tailnet(Ipv4Addr::new(100, 64, 0, 1)));
+        assert!(is_tailnet(Ipv4Addr::new(100, 101, 2, 3)));
+        assert!(is_tailnet(Ipv4Addr::new(100, 127, 255, 255)));
+        assert!(!is_tailnet(Ipv4Addr::new(100, 63, 255, 255)));
+        assert!(!is_tailnet(Ipv4Addr::new(100, 128, 0, 0)));
+        assert!(!is_tailnet(Ipv4Addr::new(10, 64, 0, 1)));
+    }
+
+    #[test]
+    fn lan_prefers_private_and_skips_loopback_and_link_local() {
+        let a = |s: &str| (String::from("if"), s.parse::<Ipv4Addr>().expect("ip"));
+        let addrs = [
+            a("127.0.0.1"),
+            a("169.254.1.2"),
+            a("100.100.1.1"),
+            a("203.0.113.5"),
+            a("192.168.1.20"),
+        ];
+        assert_eq!(pick_lan(&addrs), Some(Ipv4Addr::new(192, 168, 1, 20)));
+        assert_eq!(pick_lan(&addrs[..4]), Some(Ipv4Addr::new(203, 0, 113, 5)));
+        assert_eq!(pick_lan(&addrs[..3]), Some(Ipv4Addr::new(100, 100, 1, 1)));
+        assert_eq!(pick_lan(&addrs[..2]), None);
+    }
+
+    #[test]
+    fn interfaces_include_loopback() {
+        let addrs = ipv4_addrs();
+        assert!(addrs.iter().any(|(_, ip)| ip.is_loopback()), "{addrs:?}");
+    }
+
+    #[test]
+    fn hostname_is_not_empty() {
+        assert!(!hostname().is_empty());
+    }
+
+    #[test]
+    fn keepalive_applies_to_a_tcp_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let stream =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        set_tcp_keepalive(&stream, 30).expect("keepalive");
+    }
+
+    #[test]
+    fn wait_signal_returns_a_blocked_signal_in_a_child_process() {
+        // sigwait needs the signal blocked in every thread, which the
+        // multi-threaded test harness cannot guarantee; run it in a child.
+        if std::env::var_os("CLAWGATE_SYS_SIGNAL_CHILD").is_some() {
+            block_signals(&[SIGUSR1]).expect("block");
+            // Direct the signal at this thread: the harness's other threads
+            // do not block it, and a process-wide SIGUSR1 delivered to one
+            // of them would kill the child.
+            // SAFETY: pthread_self is always a valid thread of this process.
+            let rc = unsafe { libc::pthread_kill(libc::pthread_self(), SIGUSR1) };
+            assert_eq!(rc, 0);
+            let sig = wait_signal(&[SIGUSR1]).expect("sigwait");
+            // A distinctive status proves the child really ran this test.
+            std::process::exit(if sig == SIGUSR1 { 42 } else { 1 });
+        }
+        let exe = std::env::current_exe().expect("current exe");
+        let status = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "sys::tests::wait_signal_returns_a_blocked_signal_in_a_child_process",
+                "--test-threads=1",
+            ])
+            .env("CLAWGATE_SYS_SIGNAL_CHILD", "1")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("spawn child");
+        assert_eq!(status.code(), Some(42), "{status}");
+    }
+}

@@ -1,0 +1,5 @@
+//! The one integration-test binary: every test spawns the real `clawgate`
+//! and talks to it over loopback sockets.
+mod util;
+
+mod man;
