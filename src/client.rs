@@ -352,8 +352,12 @@ fn open(target: &ClientTarget, args: &ClientArgs, hello: &Hello) -> Result<Sessi
     let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(timeout_ms))
         .map_err(|e| Failure::Other(unreachable(url, &e)))?;
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout_ms)));
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(timeout_ms)));
+    // The upgrade gets what the connect left of the deadline.
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    let _ = stream.set_read_timeout(Some(left));
+    let _ = stream.set_write_timeout(Some(left));
     let cfg = WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .max_message_size(Some(64 << 20))
@@ -372,6 +376,14 @@ fn open(target: &ClientTarget, args: &ClientArgs, hello: &Hello) -> Result<Sessi
                         r.status().as_u16(),
                         body.trim()
                     )
+                }
+                // A blocking socket whose read timeout ran out: the peer
+                // accepted but never answered the upgrade.
+                tungstenite::HandshakeError::Interrupted(_) => timeout_message(timeout_ms),
+                tungstenite::HandshakeError::Failure(tungstenite::Error::Io(e))
+                    if is_timeout(&e) =>
+                {
+                    timeout_message(timeout_ms)
                 }
                 other => format!("websocket handshake with {url} failed: {other}"),
             })
@@ -408,6 +420,20 @@ fn open(target: &ClientTarget, args: &ClientArgs, hello: &Hello) -> Result<Sessi
     });
     s.hello = s.request("connect", Some(&params), false)?;
     Ok(s)
+}
+
+/// The one wording for every phase that runs out of time (upgrade,
+/// challenge, response).
+fn timeout_message(ms: u64) -> String {
+    format!("gateway timeout after {ms}ms")
+}
+
+/// What a blocking socket's read or write timeout looks like.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 fn unreachable(url: &str, e: &io::Error) -> String {
@@ -472,14 +498,7 @@ impl Session {
                     return Err(Failure::Other(format!("gateway closed ({code}): {reason}")));
                 }
                 Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(self.timed_out())
-                }
+                Err(tungstenite::Error::Io(e)) if is_timeout(&e) => return Err(self.timed_out()),
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     return Err(Failure::Other(
                         "gateway closed (1006): connection lost".into(),
@@ -491,7 +510,7 @@ impl Session {
     }
 
     fn timed_out(&self) -> Failure {
-        Failure::Other(format!("gateway timeout after {}ms", self.timeout_ms))
+        Failure::Other(timeout_message(self.timeout_ms))
     }
 
     /// One request; events in between are skipped. With `expect_final`,

@@ -339,7 +339,7 @@ fn gate(args: &RunArgs, path: &Path, file: Option<&FileSettings>) -> Result<(), 
     let msg = match file.map(|f| f.mode) {
         Some(Some(GatewayMode::Local)) => return Ok(()),
         None => format!(
-            "no configuration at '{path}': create it with {MINIMAL_CONFIG}, {escape}"
+            "no configuration at '{path}': create it with {MINIMAL_CONFIG} to set gateway.mode to \"local\", {escape}"
         ),
         Some(Some(GatewayMode::Remote)) => format!(
             "gateway.mode is \"remote\" in '{path}' and clawgate only runs local gateways: set it to \"local\", {escape}"

@@ -550,7 +550,7 @@ fn the_gate_blocks_without_local_mode() {
     assert_eq!(
         msg,
         format!(
-            "gateway start blocked: no configuration at '{}': create it with {{\"gateway\":{{\"mode\":\"local\"}}}}, or pass --allow-unconfigured (or --dev for a throwaway dev gateway)",
+            "gateway start blocked: no configuration at '{}': create it with {{\"gateway\":{{\"mode\":\"local\"}}}} to set gateway.mode to \"local\", or pass --allow-unconfigured (or --dev for a throwaway dev gateway)",
             default.display()
         )
     );

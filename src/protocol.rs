@@ -64,6 +64,8 @@ pub enum FrameError {
     NotObject,
 }
 
+/// Classifies one text frame. Nesting is bounded by serde_json's own
+/// recursion limit (128), which the 128 KiB connection stack holds.
 pub fn parse_frame(text: &str) -> Result<Inbound, FrameError> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| FrameError::NotJson(e.to_string()))?;

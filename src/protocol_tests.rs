@@ -197,3 +197,25 @@ fn close_reasons_fit_a_close_frame() {
     assert!(r.chars().all(|c| c == 'é'));
     assert_eq!(clip("abc", 10), "abc");
 }
+
+#[test]
+fn nesting_is_bounded_by_serde_json_at_128_levels() {
+    let frame = |n: usize| {
+        format!(
+            r#"{{"type":"req","id":"1","method":"health","params":{}{}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    // The frame object is one level: 126 arrays inside it are the deepest
+    // frame served, 127 are refused, and 50,000 cost no more than that.
+    assert!(matches!(parse_frame(&frame(126)), Ok(Inbound::Req { .. })));
+    assert!(matches!(
+        parse_frame(&frame(127)),
+        Err(FrameError::NotJson(_))
+    ));
+    assert!(matches!(
+        parse_frame(&frame(50_000)),
+        Err(FrameError::NotJson(_))
+    ));
+}

@@ -147,8 +147,11 @@ fn lock_instance(s: &Settings) -> Result<File, Error> {
         .mode(0o600)
         .open(&path)
         .map_err(|e| Error::io(format!("opening '{}'", path.display()), e))?;
-    // With --force the previous owner may still be exiting.
-    let deadline = Instant::now() + Duration::from_secs(if s.force { 2 } else { 0 });
+    // With --force the previous owner may still be exiting. Without it, a
+    // short grace still covers `clawgate status`, which takes the lock for
+    // a moment to see whether a gateway holds it.
+    let grace = Duration::from_millis(if s.force { 2000 } else { 250 });
+    let deadline = Instant::now() + grace;
     loop {
         if sys::try_lock_exclusive(&file)
             .map_err(|e| Error::io(format!("locking '{}'", path.display()), e))?
@@ -280,25 +283,19 @@ fn bind(s: &Settings) -> Result<Vec<TcpListener>, Error> {
             }
             // The IPv6 loopback is a bonus: hosts without IPv6 still serve.
             Err(_) if i > 0 && ip.is_loopback() && ip.is_ipv6() => {}
-            Err(e)
-                if e.kind() == io::ErrorKind::AddrInUse && s.bind == BindMode::Auto && i == 0 =>
-            {
-                return Err(port_in_use(addr, s));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(port_in_use(addr, s)),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(port_in_use(addr)),
             Err(e) => return Err(Error::io(format!("cannot listen on {addr}"), e)),
         }
     }
     Ok(out)
 }
 
-fn port_in_use(addr: SocketAddr, s: &Settings) -> Error {
+fn port_in_use(addr: SocketAddr) -> Error {
     let pids = procnet::listening_pids(addr.port());
     let who = match pids.first() {
         Some(pid) => format!(" by PID {pid} ({})", procnet::process_name(*pid)),
         None => String::new(),
     };
-    let _ = s;
     Error::runtime(format!(
         "port {} is already in use{who}: stop that process, run with --force to stop it, or pick another port with --port",
         addr.port()

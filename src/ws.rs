@@ -116,10 +116,9 @@ pub fn serve(
     };
     let end = match conn.send(protocol::challenge_frame(&nonce, now_ms())) {
         Err(end) => end,
-        Ok(()) => match handshake(shared, &mut conn, peer) {
+        Ok(()) => match handshake(shared, &mut conn, peer, &mut slot) {
             Err(end) => end,
             Ok(session) => {
-                slot.release();
                 let key = session.key;
                 let end = session.run(shared, &mut conn);
                 disconnect(shared, key, session.presence_key.as_deref());
@@ -203,7 +202,12 @@ struct Session {
     outbox: Arc<Outbox>,
 }
 
-fn handshake(shared: &Arc<Shared>, conn: &mut Conn, peer: Peer) -> Result<Session, End> {
+fn handshake(
+    shared: &Arc<Shared>,
+    conn: &mut Conn,
+    peer: Peer,
+    slot: &mut UnauthSlot,
+) -> Result<Session, End> {
     let limits = &shared.settings.limits;
     let deadline = Instant::now() + Duration::from_millis(limits.handshake_timeout_ms);
     let mut frames = 0usize;
@@ -214,7 +218,7 @@ fn handshake(shared: &Arc<Shared>, conn: &mut Conn, peer: Peer) -> Result<Sessio
                 return Err(close(1008, "too many frames before connect"));
             }
             match msg {
-                Message::Text(t) => return connect(shared, conn, peer, t.as_str()),
+                Message::Text(t) => return connect(shared, conn, peer, slot, t.as_str()),
                 Message::Binary(_) => return Err(close(1008, "connect must be a text frame")),
                 Message::Close(_) => return Err(End::Gone),
                 _ => {}
@@ -232,7 +236,13 @@ fn handshake(shared: &Arc<Shared>, conn: &mut Conn, peer: Peer) -> Result<Sessio
 }
 
 /// Answers the first frame: `hello-ok`, or an error and the close it implies.
-fn connect(shared: &Arc<Shared>, conn: &mut Conn, peer: Peer, text: &str) -> Result<Session, End> {
+fn connect(
+    shared: &Arc<Shared>,
+    conn: &mut Conn,
+    peer: Peer,
+    slot: &mut UnauthSlot,
+    text: &str,
+) -> Result<Session, End> {
     let (id, params) = match protocol::parse_frame(text) {
         Err(protocol::FrameError::NotJson(_)) => return Err(close(1000, "")),
         Err(protocol::FrameError::NotObject) => return Err(close(1008, "invalid handshake")),
@@ -306,7 +316,7 @@ fn connect(shared: &Arc<Shared>, conn: &mut Conn, peer: Peer, text: &str) -> Res
         );
     }
     if listed {
-        let fields = presence_fields(shared, &p, &peer, &scopes);
+        let fields = presence_fields(&p, &peer, &scopes);
         shared.update_presence(|pr, now| {
             pr.upsert(&presence_key, &fields, now);
             true
@@ -335,6 +345,9 @@ fn connect(shared: &Arc<Shared>, conn: &mut Conn, peer: Peer, text: &str) -> Res
         presence_key: listed.then_some(presence_key),
         outbox,
     };
+    // Before `hello-ok` leaves: a client that has it may open another
+    // socket at once and must find its slot free.
+    slot.release();
     if let Err(end) = conn.send(protocol::res_ok(&id, &hello)) {
         disconnect(shared, key, session.presence_key.as_deref());
         return Err(end);
@@ -350,7 +363,6 @@ fn refuse(conn: &mut Conn, id: &str, e: &ErrorShape, code: u16) -> End {
 }
 
 fn presence_fields(
-    shared: &Shared,
     p: &protocol::ConnectParams,
     peer: &Peer,
     scopes: &[String],
@@ -380,7 +392,6 @@ fn presence_fields(
     }
     m.insert("roles".into(), json!([p.role]));
     m.insert("scopes".into(), json!(scopes));
-    let _ = shared;
     m
 }
 

@@ -2,4 +2,9 @@
 //! and talks to it over loopback sockets.
 mod util;
 
+mod client;
+mod http;
 mod man;
+mod openclaw;
+mod protocol;
+mod startup;

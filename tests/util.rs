@@ -161,61 +161,15 @@ impl Gateway {
         for (k, v) in o.env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let (out_tx, out_rx) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if out_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (err_tx, err_rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if err_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut lines = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match out_rx.recv_timeout(left) {
-                Ok(line) => {
-                    let port = line
-                        .strip_prefix("listening on ws://127.0.0.1:")
-                        .and_then(|r| r.split_whitespace().next())
-                        .and_then(|p| p.parse::<u16>().ok());
-                    lines.push(line);
-                    if let Some(port) = port {
-                        return Ok(Gateway {
-                            child,
-                            port,
-                            home,
-                            state,
-                            stdout: lines,
-                            stderr: err_rx,
-                        });
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let status = child.wait().ok();
-                    let errs: Vec<String> = err_rx.try_iter().collect();
-                    return Err(format!(
-                        "exit {status:?}; stdout {lines:?}; stderr {errs:?}"
-                    ));
-                }
-            }
-        }
+        let (child, port, stdout, stderr) = spawn_listening(&mut cmd)?;
+        Ok(Gateway {
+            child,
+            port,
+            home,
+            state,
+            stdout,
+            stderr,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -290,6 +244,65 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What `spawn_listening` hands back: the child, its port, its stdout so
+/// far and a receiver for its stderr lines.
+pub type Listening = (Child, u16, Vec<String>, mpsc::Receiver<String>);
+
+/// Spawns a `clawgate run` command and waits (bounded) for its
+/// `listening on ws://127.0.0.1:PORT` line. Err carries the exit status,
+/// stdout and stderr when it does not start.
+pub fn spawn_listening(cmd: &mut Command) -> Result<Listening, String> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let out_rx = lines_of(child.stdout.take().expect("stdout"));
+    let err_rx = lines_of(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match out_rx.recv_timeout(left) {
+            Ok(line) => {
+                let port = line
+                    .strip_prefix("listening on ws://127.0.0.1:")
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|p| p.parse::<u16>().ok());
+                lines.push(line);
+                if let Some(port) = port {
+                    return Ok((child, port, lines, err_rx));
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                // The stderr reader ends at EOF, which the exit brings.
+                let mut errs = Vec::new();
+                while let Ok(l) = err_rx.recv_timeout(Duration::from_secs(2)) {
+                    errs.push(l);
+                }
+                return Err(format!(
+                    "exit {status:?}; stdout {lines:?}; stderr {errs:?}"
+                ));
+            }
+        }
+    }
+}
+
+/// Lines of a pipe, read on a thread so waits on them can be bounded.
+pub fn lines_of(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 pub fn connect_params(token: &str, min: u64, max: u64, mode: &str, scopes: &[&str]) -> Value {
@@ -393,12 +406,22 @@ impl Ws {
 
     /// Reads until the server closes; returns the close frame, if any.
     pub fn expect_close(&mut self) -> Closed {
+        self.read_until_close(true)
+    }
+
+    /// Like `expect_close`, but any frame before the close fails the test.
+    pub fn expect_close_without_reply(&mut self) -> Closed {
+        self.read_until_close(false)
+    }
+
+    fn read_until_close(&mut self, skip_frames: bool) -> Closed {
         loop {
             match self.ws.read() {
                 Ok(Message::Close(Some(f))) => {
                     return Closed::Frame(u16::from(f.code), f.reason.to_string())
                 }
                 Ok(Message::Close(None)) => return Closed::Frame(1005, String::new()),
+                Ok(m) if !skip_frames => panic!("expected a close without a reply, got {m:?}"),
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e))
                     if matches!(
