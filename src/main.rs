@@ -13,6 +13,7 @@ mod error;
 mod help;
 mod http;
 mod logger;
+mod logtail;
 mod methods;
 mod presence;
 mod procnet;

@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::config;
-use crate::logger;
+use crate::logtail;
 use crate::protocol::{self, ErrorShape};
 use crate::state::{now_ms, Shared, VERSION};
 
@@ -316,9 +316,9 @@ fn logs_tail(shared: &Shared, params: Option<&Value>) -> Result<Value, ErrorShap
     let p = params.and_then(Value::as_object);
     let num = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_u64);
     let cursor = num("cursor");
-    let limit = num("limit").map_or(logger::TAIL_DEFAULT_LIMIT, |n| n as usize);
-    let max_bytes = num("maxBytes").map_or(logger::TAIL_DEFAULT_MAX_BYTES, |n| n as usize);
-    match logger::tail(path, cursor, limit, max_bytes) {
+    let limit = num("limit").map_or(logtail::TAIL_DEFAULT_LIMIT, |n| n as usize);
+    let max_bytes = num("maxBytes").map_or(logtail::TAIL_DEFAULT_MAX_BYTES, |n| n as usize);
+    match logtail::tail(path, cursor, limit, max_bytes) {
         Ok(t) => {
             let mut v = json!({
                 "file": t.file, "cursor": t.cursor, "size": t.size, "lines": t.lines,
