@@ -207,10 +207,9 @@ pub fn status(args: &StatusArgs) -> Result<Output, Error> {
     t += &match &probe {
         None => "  probe:     skipped (--no-probe)".to_string(),
         Some(p) if p["ok"] == true => format!(
-            "  probe:     {} ok in {} ms ({} {}, protocol {}, up {})",
+            "  probe:     {} ok in {} ms (server {}, protocol {}, up {})",
             target.url,
             p["connectMs"],
-            "clawgate",
             p["server"]["version"].as_str().unwrap_or("?"),
             p["protocol"],
             human_duration(p["uptimeMs"].as_u64().unwrap_or(0))
@@ -318,7 +317,7 @@ pub fn probe(args: &ClientArgs) -> Result<Output, Error> {
         pretty(&report)
     } else {
         let mut t = format!(
-            "Gateway probe: {} (clawgate {}, protocol {}, connect {} ms)\n",
+            "Gateway probe: {} (server {}, protocol {}, connect {} ms)\n",
             target.url,
             server["version"].as_str().unwrap_or("?"),
             proto,
