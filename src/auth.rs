@@ -143,7 +143,7 @@ struct Entry {
 /// Failed-auth counts per client IP: `max_failures` within `window`, then a
 /// `lockout`. Exempt peers (loopback without a browser `Origin`) are never
 /// locked out, because a local CLI with a stale token must not lock its
-/// owner out of their own machine.
+/// owner out of their own machine; past the limit they are slowed down.
 #[derive(Debug)]
 pub struct Limiter {
     cfg: LimiterConfig,
@@ -176,16 +176,16 @@ impl Limiter {
         }
     }
 
-    pub fn record_failure(&mut self, ip: IpAddr, exempt: bool, now: Instant) {
-        if exempt {
-            return;
-        }
+    /// Counts a failure. Returns how long to wait before answering it:
+    /// zero, except for exempt peers past the limit, who are slowed down
+    /// (250 ms, doubling, at most 5 s) instead of being locked out.
+    pub fn record_failure(&mut self, ip: IpAddr, exempt: bool, now: Instant) -> Duration {
         if !self.entries.contains_key(&ip) && self.entries.len() >= self.cfg.capacity {
             self.evict(now);
             if self.entries.len() >= self.cfg.capacity {
                 // Every slot holds a locked-out peer: the new one goes
                 // uncounted rather than freeing a lockout early.
-                return;
+                return Duration::ZERO;
             }
         }
         let cfg = self.cfg;
@@ -199,9 +199,18 @@ impl Limiter {
             e.failures = 0;
         }
         e.failures += 1;
+        if exempt {
+            let over = e.failures.saturating_sub(cfg.max_failures);
+            if over == 0 {
+                return Duration::ZERO;
+            }
+            let delay = Duration::from_millis(250u64 << (over - 1).min(5));
+            return delay.min(Duration::from_secs(5));
+        }
         if e.failures >= cfg.max_failures {
             e.locked_until = Some(now + cfg.lockout);
         }
+        Duration::ZERO
     }
 
     pub fn record_success(&mut self, ip: IpAddr) {
@@ -365,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn limiter_window_resets_and_exempt_peers_never_count() {
+    fn limiter_window_resets_and_exempt_peers_are_delayed_not_locked() {
         let mut l = Limiter::new(cfg());
         let ip: IpAddr = "10.0.0.2".parse().unwrap();
         let t0 = Instant::now();
@@ -374,11 +383,15 @@ mod tests {
         l.record_failure(ip, false, t0 + Duration::from_secs(61));
         assert!(l.check(ip, false, t0 + Duration::from_secs(61)).is_ok());
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..10 {
-            l.record_failure(lo, true, t0);
-        }
+        let delays: Vec<u128> = (0..12)
+            .map(|_| l.record_failure(lo, true, t0).as_millis())
+            .collect();
         assert!(l.check(lo, true, t0).is_ok());
-        assert!(l.check(lo, false, t0).is_ok());
+        // Exempt peers are slowed past the limit (3 here), never locked.
+        assert_eq!(
+            delays,
+            [0, 0, 0, 250, 500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tiny_http::{HTTPVersion, Header, Response};
 
-use crate::state::Shared;
+use crate::state::{Shared, UnauthSlot};
 use crate::ws::{self, Peer};
 
 /// A parsed request head, owned so the read buffer can be reused.
@@ -55,7 +55,7 @@ enum ReadHead {
 }
 
 /// Serves one accepted connection until it closes.
-pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot: UnauthSlot) {
     let limits = &shared.settings.limits;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     // The first request gets the full head deadline; later ones on a
@@ -86,8 +86,32 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
             }
         };
         buf.drain(..head.len);
+        // Refuse an oversized body from its declared length, before
+        // reading a byte of it.
+        match head
+            .header("content-length")
+            .map(|v| v.trim().parse::<usize>())
+        {
+            Some(Ok(n)) if n > limits.max_body_bytes => {
+                let body =
+                    json!({"error": "request body too large", "limit": limits.max_body_bytes});
+                let _ = respond(&mut stream, 413, &body, true, false);
+                return;
+            }
+            Some(Err(_)) => {
+                let _ = respond(
+                    &mut stream,
+                    400,
+                    &json!({"error": "bad content-length"}),
+                    true,
+                    false,
+                );
+                return;
+            }
+            _ => {}
+        }
         if head.header("upgrade").is_some() {
-            upgrade(shared, stream, peer, head, buf);
+            upgrade(shared, stream, peer, head, buf, slot);
             return;
         }
         let close = wants_close(&head) || has_body(&head);
@@ -304,6 +328,7 @@ fn upgrade(
     peer: SocketAddr,
     head: Head,
     leftover: Vec<u8>,
+    slot: UnauthSlot,
 ) {
     if let Some((status, body)) = common_checks(shared, &head) {
         let _ = respond(&mut stream, status, &body, true, false);
@@ -343,12 +368,15 @@ fn upgrade(
             return;
         }
     };
-    let trusted_proxy = shared.settings.trusted_proxies.contains(&peer.ip());
-    let ip = canonical_ip(peer.ip());
-    let Some(slot) = ws::UnauthSlot::claim(shared, ip) else {
-        let body = json!({"error": "too many unauthenticated connections from this address"});
-        let _ = respond(&mut stream, 503, &body, true, false);
-        return;
+    let direct = canonical_ip(peer.ip());
+    let forwarded = has_proxy_headers(&head);
+    let trusted = forwarded && shared.settings.trusted_proxies.contains(&direct);
+    // Behind a configured reverse proxy the client is who the proxy says it
+    // is; anyone else's forwarding headers only make the peer non-local.
+    let ip = if trusted {
+        forwarded_client(&head).unwrap_or(direct)
+    } else {
+        direct
     };
     let mut out = Vec::with_capacity(256);
     if tungstenite::handshake::server::write_response(&mut out, &response).is_err()
@@ -359,10 +387,20 @@ fn upgrade(
     let peer = Peer {
         addr: peer,
         ip,
-        local: ip.is_loopback() && !has_proxy_headers(&head) && !trusted_proxy,
+        local: ip.is_loopback() && (!forwarded || trusted),
         browser: origin.is_some(),
     };
     ws::serve(shared, stream, leftover, peer, slot);
+}
+
+/// The client address a trusted proxy reports: the last `X-Forwarded-For`
+/// entry (the one the proxy itself appended), else `X-Real-IP`.
+fn forwarded_client(h: &Head) -> Option<IpAddr> {
+    let last = h
+        .header("x-forwarded-for")
+        .and_then(|v| v.rsplit(',').next())
+        .or_else(|| h.header("x-real-ip"))?;
+    last.trim().parse::<IpAddr>().ok().map(canonical_ip)
 }
 
 /// IPv4-mapped IPv6 peers count as their IPv4 address, so one client

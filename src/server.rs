@@ -24,7 +24,7 @@ use crate::config::{self, Settings, TOKEN_FILE};
 use crate::error::Error;
 use crate::logger;
 use crate::procnet;
-use crate::state::{now_ms, Shared};
+use crate::state::{now_ms, Shared, UnauthSlot};
 use crate::sys;
 
 const LOCK_FILE: &str = "gateway.lock";
@@ -323,15 +323,26 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         let open = shared.open_sockets.fetch_add(1, Ordering::AcqRel) + 1;
         if open > limits.max_connections {
             shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
-            reject_busy(stream);
+            reject_busy(stream, "too many connections");
             continue;
         }
+        // One address may hold only so many sockets that have not
+        // authenticated, so idle or slow sockets from one peer cannot use
+        // up the threads everyone else needs.
+        let Some(slot) = UnauthSlot::claim(shared, crate::http::canonical_ip(peer.ip())) else {
+            shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
+            reject_busy(
+                stream,
+                "too many unauthenticated connections from this address",
+            );
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let conn_shared = shared.clone();
         let spawned = thread::Builder::new()
             .stack_size(limits.thread_stack_bytes)
             .spawn(move || {
-                crate::http::serve(&conn_shared, stream, peer);
+                crate::http::serve(&conn_shared, stream, peer, slot);
                 conn_shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
             });
         if let Err(e) = spawned {
@@ -343,8 +354,8 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
 
 /// Over the connection cap: a short 503 written without blocking the
 /// accept loop, so health checks still get an answer.
-fn reject_busy(mut stream: TcpStream) {
-    let body = r#"{"error":"too many connections"}"#;
+fn reject_busy(mut stream: TcpStream, why: &str) {
+    let body = json!({ "error": why }).to_string();
     let resp = format!(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
         body.len()

@@ -50,11 +50,13 @@ struct Queue {
     closing: bool,
 }
 
-/// What a connection thread takes from its outbox in one go.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub events: Vec<QueuedEvent>,
-    pub close: Option<(u16, String)>,
+/// What a connection takes from its outbox next.
+#[derive(Debug)]
+pub enum Next {
+    Event(QueuedEvent),
+    /// Close with this code and reason: comes after every queued event.
+    Close(u16, String),
+    Empty,
 }
 
 #[derive(Debug)]
@@ -85,7 +87,7 @@ impl Outbox {
         if q.closing {
             return;
         }
-        let size = ev.payload.len() + ev.name.len() + 64;
+        let size = event_size(&ev);
         if q.bytes + size > self.max_bytes {
             if droppable {
                 return;
@@ -116,15 +118,83 @@ impl Outbox {
         self.wake.signal();
     }
 
-    pub fn take(&self) -> Batch {
+    /// Whether a close was asked for, without taking any events: for a
+    /// connection that cannot write. Clears the wake-up.
+    pub fn close_requested(&self) -> bool {
         self.wake.drain();
+        lock(&self.queue).close.is_some()
+    }
+
+    /// Clears the wake-up before the connection starts taking events, so
+    /// a push that lands while it takes them wakes it again.
+    pub fn begin(&self) {
+        self.wake.drain();
+    }
+
+    /// The next event, one at a time, so a connection that cannot write
+    /// leaves the rest here, where `maxBufferedBytes` bounds them.
+    pub fn pop(&self) -> Next {
         let mut q = lock(&self.queue);
-        q.bytes = 0;
-        Batch {
-            events: q.events.drain(..).collect(),
-            close: q.close.take(),
+        match q.events.pop_front() {
+            Some(ev) => {
+                q.bytes = q.bytes.saturating_sub(event_size(&ev));
+                Next::Event(ev)
+            }
+            None => match q.close.take() {
+                Some((code, reason)) => Next::Close(code, reason),
+                None => Next::Empty,
+            },
         }
     }
+}
+
+/// A place in the per-IP count of sockets that have not completed
+/// `connect`, claimed when the socket is accepted (before a thread is
+/// spawned) and released when the handshake succeeds or the socket closes.
+/// Plain HTTP connections hold one for their whole life: they never
+/// authenticate.
+#[derive(Debug)]
+pub struct UnauthSlot {
+    shared: Arc<Shared>,
+    ip: Option<IpAddr>,
+}
+
+impl UnauthSlot {
+    pub fn claim(shared: &Arc<Shared>, ip: IpAddr) -> Option<UnauthSlot> {
+        let mut st = shared.state();
+        let n = st.unauthenticated.entry(ip).or_insert(0);
+        if *n >= shared.settings.limits.max_unauth_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(UnauthSlot {
+            shared: shared.clone(),
+            ip: Some(ip),
+        })
+    }
+
+    pub fn release(&mut self) {
+        if let Some(ip) = self.ip.take() {
+            let mut st = self.shared.state();
+            if let Some(n) = st.unauthenticated.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    st.unauthenticated.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for UnauthSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// What an event counts against `maxBufferedBytes`: its frame's size.
+fn event_size(ev: &QueuedEvent) -> usize {
+    ev.payload.len() + ev.name.len() + 64
 }
 
 /// A handshaken client as other threads see it.
@@ -346,14 +416,23 @@ mod tests {
         }
     }
 
+    fn drain(o: &Outbox) -> (usize, Option<(u16, String)>) {
+        let mut n = 0;
+        loop {
+            match o.pop() {
+                Next::Event(_) => n += 1,
+                Next::Close(code, reason) => return (n, Some((code, reason))),
+                Next::Empty => return (n, None),
+            }
+        }
+    }
+
     #[test]
     fn outbox_drops_droppable_events_when_full() {
         let o = Outbox::new(1000).unwrap();
         o.push(ev(800), true);
         o.push(ev(800), true);
-        let b = o.take();
-        assert_eq!(b.events.len(), 1);
-        assert!(b.close.is_none());
+        assert_eq!(drain(&o), (1, None));
     }
 
     #[test]
@@ -361,22 +440,19 @@ mod tests {
         let o = Outbox::new(1000).unwrap();
         o.push(ev(800), true);
         o.push(ev(800), false);
-        let b = o.take();
-        assert!(b.events.is_empty());
-        assert_eq!(b.close, Some((1008, "slow consumer".to_string())));
+        assert_eq!(drain(&o), (0, Some((1008, "slow consumer".to_string()))));
         // Nothing more is queued once closing.
         o.push(ev(1), false);
-        assert!(o.take().events.is_empty());
+        assert_eq!(drain(&o), (0, None));
     }
 
     #[test]
-    fn taking_frees_the_budget() {
+    fn popping_frees_the_budget_and_close_comes_last() {
         let o = Outbox::new(1000).unwrap();
         o.push(ev(800), false);
-        assert_eq!(o.take().events.len(), 1);
+        assert!(matches!(o.pop(), Next::Event(_)));
         o.push(ev(800), false);
-        let b = o.take();
-        assert_eq!(b.events.len(), 1);
-        assert!(b.close.is_none());
+        o.close(1012, "service restart");
+        assert_eq!(drain(&o), (1, Some((1012, "service restart".to_string()))));
     }
 }

@@ -20,7 +20,7 @@ use tungstenite::{Message, WebSocket};
 use crate::auth;
 use crate::methods::{self, Caller, Refusal};
 use crate::protocol::{self, ErrorShape, Inbound};
-use crate::state::{now_ms, Batch, Client, Outbox, Shared, VERSION};
+use crate::state::{now_ms, Client, Next, Outbox, Shared, UnauthSlot, VERSION};
 use crate::sys::{self, PollFd, POLLIN, POLLOUT};
 
 /// Who is on the other end, as far as the upgrade request told.
@@ -34,47 +34,12 @@ pub struct Peer {
     pub browser: bool,
 }
 
-/// A place in the per-IP count of sockets that have not completed
-/// `connect`; released on drop or when the handshake succeeds.
-pub struct UnauthSlot<'a> {
-    shared: &'a Shared,
-    ip: Option<IpAddr>,
-}
-
-impl<'a> UnauthSlot<'a> {
-    pub fn claim(shared: &'a Shared, ip: IpAddr) -> Option<UnauthSlot<'a>> {
-        let mut st = shared.state();
-        let n = st.unauthenticated.entry(ip).or_insert(0);
-        if *n >= shared.settings.limits.max_unauth_per_ip {
-            return None;
-        }
-        *n += 1;
-        Some(UnauthSlot {
-            shared,
-            ip: Some(ip),
-        })
-    }
-
-    fn release(&mut self) {
-        if let Some(ip) = self.ip.take() {
-            let mut st = self.shared.state();
-            if let Some(n) = st.unauthenticated.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    st.unauthenticated.remove(&ip);
-                }
-            }
-        }
-    }
-}
-
-impl Drop for UnauthSlot<'_> {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
 type Ws = WebSocket<TcpStream>;
+
+/// How long a client may leave our writes blocked (not reading at all)
+/// before it is dropped: twice the default tick interval, after which
+/// OpenClaw clients give up on a silent gateway themselves.
+const WRITE_STALL: Duration = Duration::from_secs(60);
 
 /// How a connection ends, decided by the protocol layer.
 enum End {
@@ -144,12 +109,21 @@ impl Conn<'_> {
         self.ws.get_ref().as_raw_fd()
     }
 
-    fn send(&mut self, text: String) -> Result<(), End> {
+    /// Queues a frame. tungstenite keeps it even when the socket would
+    /// block; that only means: write nothing more until it drains.
+    fn write(&mut self, text: String) -> Result<(), End> {
         match self.ws.write(Message::text(text)) {
-            Ok(()) => {}
-            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return Err(End::Gone),
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.want_write = true;
+                Ok(())
+            }
+            Err(_) => Err(End::Gone),
         }
+    }
+
+    fn send(&mut self, text: String) -> Result<(), End> {
+        self.write(text)?;
         self.flush()
     }
 
@@ -268,7 +242,7 @@ fn connect(
     };
     // A browser page must never enjoy the loopback exemption: that is how a
     // malicious site brute-forces a local gateway.
-    let exempt = peer.ip.is_loopback() && !peer.browser;
+    let exempt = peer.local && !peer.browser;
     let now = Instant::now();
     let locked = shared.state().limiter.check(peer.ip, exempt, now);
     if let Err(retry_after_ms) = locked {
@@ -276,7 +250,10 @@ fn connect(
     }
     if let Err(failure) = auth::check(&shared.secret, &p.auth) {
         if failure.counts() {
-            shared.state().limiter.record_failure(peer.ip, exempt, now);
+            let delay = shared.state().limiter.record_failure(peer.ip, exempt, now);
+            // Slows a guesser on loopback; sleeping here holds only this
+            // connection's thread, never the state lock.
+            std::thread::sleep(delay);
         }
         log::warn!(
             "refused connect from {}: {} (client {} {})",
@@ -437,9 +414,14 @@ impl Session {
         let mut seq: u64 = 0;
         let mut denials: u32 = 0;
         let max_denials = shared.settings.limits.max_unauthorized_calls;
+        let mut stalled: Option<Instant> = None;
         loop {
             let step = (|| -> Result<(), End> {
-                while let Some(msg) = conn.read()? {
+                // Requests are read only while replies can be written: a
+                // peer that does not read its answers stops being read,
+                // and TCP pushes back on it instead of our memory.
+                while !conn.want_write {
+                    let Some(msg) = conn.read()? else { break };
                     match msg {
                         Message::Text(t) => self.on_text(shared, conn, t.as_str(), &mut denials)?,
                         Message::Binary(_) => {
@@ -454,11 +436,30 @@ impl Session {
                         return Err(close(1008, "too many unauthorized requests"));
                     }
                 }
-                if !conn.want_write {
-                    self.write_batch(conn, self.outbox.take(), &mut seq)?;
+                if conn.want_write {
+                    // Events wait in the bounded outbox. A close request
+                    // (shutdown, slow consumer) cannot be written either,
+                    // so it drops the socket.
+                    if self.outbox.close_requested() {
+                        return Err(End::Gone);
+                    }
+                } else {
+                    self.write_events(conn, &mut seq)?;
                 }
                 conn.flush()?;
-                conn.wait(Some(self.outbox.wake_fd()), None)
+                let timeout = if conn.want_write {
+                    let since = *stalled.get_or_insert_with(Instant::now);
+                    let left = WRITE_STALL.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        log::info!("dropping a client that has not read for {WRITE_STALL:?}");
+                        return Err(End::Gone);
+                    }
+                    Some(left)
+                } else {
+                    stalled = None;
+                    None
+                };
+                conn.wait(Some(self.outbox.wake_fd()), timeout)
             })();
             if let Err(end) = step {
                 return end;
@@ -466,20 +467,24 @@ impl Session {
         }
     }
 
-    fn write_batch(&self, conn: &mut Conn, batch: Batch, seq: &mut u64) -> Result<(), End> {
-        for ev in batch.events {
-            *seq += 1;
-            let frame = protocol::event_frame(ev.name, &ev.payload, Some(*seq), ev.state_version);
-            match conn.ws.write(Message::text(frame)) {
-                Ok(()) => {}
-                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Err(End::Gone),
+    /// Writes queued events until the outbox is empty or the socket would
+    /// block; each event gets this connection's next `seq` as it is written,
+    /// so dropped events leave no gaps.
+    fn write_events(&self, conn: &mut Conn, seq: &mut u64) -> Result<(), End> {
+        self.outbox.begin();
+        while !conn.want_write {
+            match self.outbox.pop() {
+                Next::Empty => break,
+                Next::Close(code, reason) => return Err(End::Close(code, reason)),
+                Next::Event(ev) => {
+                    *seq += 1;
+                    let frame =
+                        protocol::event_frame(ev.name, &ev.payload, Some(*seq), ev.state_version);
+                    conn.write(frame)?;
+                }
             }
         }
-        match batch.close {
-            Some((code, reason)) => Err(End::Close(code, reason)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     fn on_text(
@@ -524,11 +529,7 @@ impl Session {
                 }
             }
         };
-        match conn.ws.write(Message::text(reply)) {
-            Ok(()) => Ok(()),
-            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(_) => Err(End::Gone),
-        }
+        conn.send(reply)
     }
 }
 

@@ -4,6 +4,7 @@ mod util;
 
 mod client;
 mod http;
+mod limits;
 mod man;
 mod openclaw;
 mod protocol;

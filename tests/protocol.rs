@@ -557,21 +557,6 @@ fn failed_auth_from_a_browser_origin_on_loopback_is_locked_out() {
 }
 
 #[test]
-fn failed_auth_from_a_loopback_cli_is_never_locked_out() {
-    let gw = Gateway::start();
-    for i in 1..=15 {
-        let mut ws = gw.ws();
-        let res = try_handshake(&mut ws, connect_params("wrong", 4, 4, "cli", &[]));
-        assert_eq!(
-            res["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH",
-            "try {i}: {res}"
-        );
-    }
-    let (mut ws, _) = gw.client();
-    assert_eq!(ws.call("health", None)["ok"], true);
-}
-
-#[test]
 fn the_origin_gate_refuses_foreign_and_null_origins_before_the_upgrade() {
     let gw = Gateway::with_config(BROWSER);
     for bad in ["http://evil.example", "null"] {

@@ -376,7 +376,7 @@ impl Ws {
     /// The next JSON frame; panics on close or timeout.
     pub fn recv(&mut self) -> Value {
         loop {
-            match self.ws.read().expect("read frame") {
+            match self.ws.read().unwrap_or_else(|e| panic!("read frame: {e}")) {
                 Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json frame"),
                 Message::Close(f) => panic!("unexpected close: {f:?}"),
                 _ => {}
