@@ -111,7 +111,12 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot
             _ => {}
         }
         if head.header("upgrade").is_some() {
-            upgrade(shared, stream, peer, head, buf, slot);
+            // Keep nothing of the head for the connection's lifetime: only
+            // bytes that arrived after it are handed on.
+            let leftover = if buf.is_empty() { Vec::new() } else { buf };
+            if let Some((stream, peer)) = upgrade(shared, stream, peer, head) {
+                ws::serve(shared, stream, leftover, peer, slot);
+            }
             return;
         }
         let close = wants_close(&head) || has_body(&head);
@@ -322,17 +327,17 @@ fn has_proxy_headers(h: &Head) -> bool {
     })
 }
 
+/// Checks an upgrade request and answers it with 101; the request itself is
+/// dropped on return so it does not live as long as the connection.
 fn upgrade(
     shared: &Arc<Shared>,
     mut stream: TcpStream,
     peer: SocketAddr,
     head: Head,
-    leftover: Vec<u8>,
-    slot: UnauthSlot,
-) {
+) -> Option<(TcpStream, Peer)> {
     if let Some((status, body)) = common_checks(shared, &head) {
         let _ = respond(&mut stream, status, &body, true, false);
-        return;
+        return None;
     }
     let origin = head.header("origin").map(str::to_string);
     if let Some(o) = &origin {
@@ -344,7 +349,7 @@ fn upgrade(
             let body =
                 json!({"error": "origin not allowed", "code": "CONTROL_UI_ORIGIN_NOT_ALLOWED"});
             let _ = respond(&mut stream, 403, &body, true, false);
-            return;
+            return None;
         }
     }
     let request = match to_http_request(&head) {
@@ -357,7 +362,7 @@ fn upgrade(
                 true,
                 false,
             );
-            return;
+            return None;
         }
     };
     let response = match tungstenite::handshake::server::create_response(&request) {
@@ -365,7 +370,7 @@ fn upgrade(
         Err(e) => {
             let body = json!({ "error": format!("bad websocket upgrade: {e}") });
             let _ = respond(&mut stream, 400, &body, true, false);
-            return;
+            return None;
         }
     };
     let direct = canonical_ip(peer.ip());
@@ -382,7 +387,7 @@ fn upgrade(
     if tungstenite::handshake::server::write_response(&mut out, &response).is_err()
         || stream.write_all(&out).is_err()
     {
-        return;
+        return None;
     }
     let peer = Peer {
         addr: peer,
@@ -390,7 +395,7 @@ fn upgrade(
         local: ip.is_loopback() && (!forwarded || trusted),
         browser: origin.is_some(),
     };
-    ws::serve(shared, stream, leftover, peer, slot);
+    Some((stream, peer))
 }
 
 /// The client address a trusted proxy reports: the last `X-Forwarded-For`

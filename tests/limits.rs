@@ -316,3 +316,23 @@ fn secrets_never_reach_the_log_and_client_strings_cannot_forge_lines() {
     );
     assert!(!logs.contains('\u{1b}'), "{logs}");
 }
+
+#[test]
+fn the_gateway_runs_without_glibc_thread_caches_under_its_own_name() {
+    let gw = Gateway::start();
+    let pid = gw.pid();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "clawgate");
+    if cfg!(target_env = "gnu") {
+        // Each connection thread would otherwise keep ~10 KiB of freed
+        // memory to itself.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            environ
+                .split(|b| *b == 0)
+                .any(|e| e == b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0"),
+            "{}",
+            String::from_utf8_lossy(&environ)
+        );
+    }
+}
