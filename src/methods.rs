@@ -87,17 +87,6 @@ pub fn call(
     }
 }
 
-fn sessions_path(shared: &Shared) -> String {
-    let s = &shared.settings;
-    s.state_dir
-        .join("agents")
-        .join(&s.default_agent_id)
-        .join("sessions")
-        .join("sessions.json")
-        .display()
-        .to_string()
-}
-
 /// Heartbeats are an agent-runtime feature this gateway does not run; the
 /// summary says so rather than inventing an interval.
 fn heartbeat_off() -> Value {
@@ -108,7 +97,7 @@ fn heartbeat_off() -> Value {
 pub fn health(shared: &Shared) -> Value {
     let started = std::time::Instant::now();
     let agent = &shared.settings.default_agent_id;
-    let path = sessions_path(shared);
+    let path = &shared.sessions_path;
     let sessions = json!({"path": path, "count": 0, "recent": []});
     json!({
         "ok": true,
@@ -132,7 +121,7 @@ pub fn health(shared: &Shared) -> Value {
 fn status(shared: &Shared) -> Value {
     let s = &shared.settings;
     let agent = &s.default_agent_id;
-    let path = sessions_path(shared);
+    let path = &shared.sessions_path;
     let (clients, presence) = {
         let st = shared.state();
         (st.clients.len(), st.presence.len())

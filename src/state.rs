@@ -224,6 +224,9 @@ pub struct Shared {
     pub lan_ip: Option<String>,
     pub listen: Vec<SocketAddr>,
     pub log_file: Option<PathBuf>,
+    /// Where the default agent's sessions would live, as `health` and
+    /// `status` report it; fixed for the life of the process.
+    pub sessions_path: String,
     pub state: Mutex<State>,
     /// Serializes broadcasts so every client sees presence versions in order.
     broadcast_order: Mutex<()>,
@@ -253,7 +256,16 @@ impl Shared {
             lockout: std::time::Duration::from_millis(l.auth_lockout_ms),
             capacity: 10_000,
         });
+        let sessions_path = settings
+            .state_dir
+            .join("agents")
+            .join(&settings.default_agent_id)
+            .join("sessions")
+            .join("sessions.json")
+            .display()
+            .to_string();
         Shared {
+            sessions_path,
             secret,
             started: Instant::now(),
             hostname: crate::sys::hostname(),
