@@ -336,3 +336,46 @@ fn the_gateway_runs_without_glibc_thread_caches_under_its_own_name() {
         );
     }
 }
+
+#[test]
+fn blank_and_placeholder_secrets_refuse_to_start() {
+    for token in ["changeme", "   ", "your-token"] {
+        let home = TempDir::new();
+        let mut cmd = clawgate(home.path());
+        cmd.args([
+            "run",
+            "--allow-unconfigured",
+            "--port",
+            "0",
+            "--token",
+            token,
+        ]);
+        let out = crate::util::run_with_timeout(cmd, Duration::from_secs(10));
+        // A blank value is already refused by the command line (2); a
+        // placeholder by the configuration check (78).
+        let code = out.status.code();
+        assert!(code == Some(78) || code == Some(2), "{token:?}: {code:?}");
+        assert!(!crate::util::text(&out.stdout).contains("listening on"));
+    }
+}
+
+#[test]
+fn each_connection_reads_through_a_small_buffer() {
+    let gw = Gateway::start();
+    let before = vm_rss_kib(gw.pid());
+    let n = 60;
+    let clients: Vec<Ws> = (0..n)
+        .map(|_| {
+            let (mut ws, _) = gw.client();
+            // One request each, so every read buffer has been used.
+            assert_eq!(ws.call("health", None)["ok"], true);
+            ws
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let per_client = vm_rss_kib(gw.pid()).saturating_sub(before) / n;
+    // tungstenite's default 128 KiB read buffer, zero-filled on first use,
+    // would make this well over 128 KiB.
+    assert!(per_client < 80, "{per_client} KiB per idle client");
+    drop(clients);
+}
