@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# build-static.sh TARGET: builds a fully static, stripped clawgate for a
+# musl TARGET into target/static/<TARGET>/clawgate.
+#
+# How: Debian's rustc/cargo (/usr/bin, from the rustc-web packages) rebuild
+# the standard library for TARGET from rust-web-src (RUSTC_BOOTSTRAP=1
+# -Zbuild-std=std,panic_abort), and zig (from PyPI) links against its own
+# musl through a small wrapper that this script writes into
+# target/static-build/. Everything it builds stays under the repo's
+# target/: the cargo target dir is target/static-build, zig's caches are in
+# target/static-build/zig-cache. It does not touch the host build (the
+# release profile comes from Cargo.toml; strip and panic=abort are forced
+# through CARGO_PROFILE_RELEASE_* for this invocation only) and it never
+# installs anything: a missing prerequisite ends it with the command that
+# installs it.
+#
+# Requirements:
+#   /usr/bin/rustc, /usr/bin/cargo (>= 1.85) and the Rust sources:
+#       apt-get install rustc-web cargo-web rust-web-src
+#   zig, found through the python3 on PATH (absolute path of its module):
+#       pip install ziglang
+#   Downloading std's own dependencies (first build only) needs crates.io.
+#
+# Usage:
+#   contrib/build-static.sh x86_64-unknown-linux-musl
+#   contrib/build-static.sh aarch64-unknown-linux-musl
+#   contrib/build-static.sh armv7-unknown-linux-musleabihf
+#   contrib/build-static.sh mipsel-unknown-linux-musl    (tier 3)
+#   contrib/build-static.sh mips-unknown-linux-musl      (tier 3)
+# Each build takes about 1-2 minutes (std is compiled too). Test foreign
+# binaries with qemu-user, e.g. `qemu-aarch64-static ./clawgate --version`.
+#
+# MIPS builds use panic_immediate_abort (zig has no libunwind for MIPS, so
+# the unwinding code would not link; up to Rust 1.91 it is
+# -Zbuild-std-features=panic_immediate_abort, since 1.92 the profile setting
+# panic = "immediate-abort" with -Zpanic-immediate-abort, chosen from the
+# installed sources) and -C relocation-model=static (a static-PIE build
+# crashed). With panic_immediate_abort a panic aborts the process SILENTLY,
+# without the panic message or location. Other targets keep the normal
+# panic message (and then abort, as the release profile says).
+set -euo pipefail
+
+die() {
+    printf 'build-static.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+usage() {
+    cat >&2 <<'EOF'
+usage: contrib/build-static.sh TARGET
+TARGET: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
+        armv7-unknown-linux-musleabihf, mipsel-unknown-linux-musl,
+        mips-unknown-linux-musl
+EOF
+    exit 2
+}
+
+[[ $# -eq 1 ]] || usage
+target=$1
+
+# Per-target settings: zig's name for the same platform, and extras.
+immediate_abort=no
+extra_rustflags=""
+case "$target" in
+x86_64-unknown-linux-musl) zig_target=x86_64-linux-musl ;;
+aarch64-unknown-linux-musl) zig_target=aarch64-linux-musl ;;
+armv7-unknown-linux-musleabihf) zig_target=arm-linux-musleabihf ;;
+mipsel-unknown-linux-musl | mips-unknown-linux-musl)
+    # Rust's mips*-musl targets are mips32r2 soft-float (OpenWrt's
+    # mips_24kc); zig spells soft-float musl "musleabi".
+    zig_target=${target%%-*}-linux-musleabi
+    immediate_abort=yes
+    extra_rustflags="-C relocation-model=static"
+    ;;
+-h | --help) usage ;;
+*) die "unsupported TARGET '$target' (run with --help for the list)" ;;
+esac
+
+# ------------------------------------------------------------ prerequisites
+
+rust_pkgs="apt-get install rustc-web cargo-web rust-web-src"
+rustc=/usr/bin/rustc
+cargo=/usr/bin/cargo
+[[ -x $rustc ]] || die "$rustc not found; install it with: $rust_pkgs"
+[[ -x $cargo ]] || die "$cargo not found; install it with: $rust_pkgs"
+version=$("$rustc" --version) || die "$rustc does not run; reinstall it with: $rust_pkgs"
+# "rustc 1.85.0 (...)": major.minor must be at least 1.85 (the MSRV).
+minor=$(sed -n 's/^rustc 1\.\([0-9]*\)\..*/\1/p' <<<"$version")
+[[ -n $minor && $minor -ge 85 ]] ||
+    die "$rustc is '$version', older than 1.85; install the newer one with: $rust_pkgs"
+sysroot=$("$rustc" --print sysroot)
+[[ -f $sysroot/lib/rustlib/src/rust/library/Cargo.lock ]] ||
+    die "the Rust sources ($sysroot/lib/rustlib/src/rust/library) are missing;" \
+        "install them with: apt-get install rust-web-src"
+
+command -v python3 >/dev/null || die "python3 not found; it is needed to find zig (pip install ziglang)"
+zig_dir=$(python3 -c 'import ziglang, os; print(os.path.dirname(os.path.abspath(ziglang.__file__)))' \
+    2>/dev/null) || die "zig not found (no ziglang module for $(command -v python3)); install it with: pip install ziglang"
+zig=$zig_dir/zig
+[[ -x $zig ]] || die "$zig is missing or not executable; reinstall it with: pip install ziglang"
+"$zig" version >/dev/null 2>&1 || die "$zig does not run; reinstall it with: pip install ziglang"
+
+# ----------------------------------------------------------------- the build
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+[[ -f $repo/Cargo.toml ]] || die "no Cargo.toml in '$repo'"
+build_dir=$repo/target/static-build
+out_dir=$repo/target/static/$target
+mkdir -p "$build_dir" "$out_dir"
+
+# The linker: zig cc for the musl target, minus what rustc passes for gcc
+# (--target=..., -lgcc_s, -lgcc_eh) that zig does not know.
+wrapper=$build_dir/zcc-$zig_target
+zig_quoted="'${zig//\'/\'\\\'\'}'"
+cat >"$wrapper.tmp" <<EOF
+#!/bin/sh
+# Generated by contrib/build-static.sh: zig cc as the $target linker.
+for a in "\$@"; do
+    case "\$a" in --target=* | -lgcc_s | -lgcc_eh) ;; *) set -- "\$@" "\$a" ;; esac
+    shift
+done
+exec $zig_quoted cc -target $zig_target "\$@"
+EOF
+chmod +x "$wrapper.tmp"
+mv -f "$wrapper.tmp" "$wrapper"
+
+triple_env=$(tr 'a-z-' 'A-Z_' <<<"$target")
+# panic_immediate_abort: a std feature up to Rust 1.91; since 1.92 a panic
+# strategy (profile `panic = "immediate-abort"`, and std refuses the old
+# feature). Which one applies is read from the sources that will be built.
+panic=abort
+immediate_flags=()
+if [[ $immediate_abort == yes ]]; then
+    if grep -q 'is now a real panic strategy' "$sysroot/lib/rustlib/src/rust/library/core/src/panicking.rs"; then
+        panic=immediate-abort
+        immediate_flags=(-Zpanic-immediate-abort)
+    else
+        immediate_flags=(-Zbuild-std-features=panic_immediate_abort)
+    fi
+fi
+
+printf 'build-static.sh: building %s with %s and zig %s (linker %s)\n' \
+    "$target" "$version" "$("$zig" version)" "$wrapper" >&2
+(
+    cd "$repo"
+    unset CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_TARGET_DIR CARGO_BUILD_TARGET_DIR \
+        RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER RUSTUP_TOOLCHAIN
+    export PATH="/usr/bin:$PATH"
+    export RUSTC=$rustc
+    export RUSTC_BOOTSTRAP=1
+    export RUSTFLAGS="-C link-self-contained=no $extra_rustflags"
+    export "CARGO_TARGET_${triple_env}_LINKER=$wrapper"
+    export CARGO_PROFILE_RELEASE_STRIP=symbols
+    export CARGO_PROFILE_RELEASE_PANIC=$panic
+    export ZIG_GLOBAL_CACHE_DIR=$build_dir/zig-cache
+    export ZIG_LOCAL_CACHE_DIR=$build_dir/zig-cache
+    exec "$cargo" build --release --bin clawgate \
+        -Zbuild-std=std,panic_abort "${immediate_flags[@]}" \
+        --target "$target" --target-dir "$build_dir"
+) || die "cargo build for $target failed (see above)"
+
+built=$build_dir/$target/release/clawgate
+[[ -f $built ]] || die "the build did not produce $built"
+out=$out_dir/clawgate
+cp -f "$built" "$out.tmp"
+mv -f "$out.tmp" "$out"
+size=$(wc -c <"$out")
+printf '%s\n%s bytes (%s KiB)\n' "$out" "$size" "$(((size + 1023) / 1024))"
