@@ -143,7 +143,6 @@ fn read_head(
     } else {
         started + Duration::from_millis(limits.head_timeout_ms)
     };
-    let mut chunk = [0u8; 2048];
     loop {
         if let Some(end) = find_head_end(buf) {
             return parse_head(&buf[..end], end, limits.max_headers);
@@ -162,15 +161,20 @@ fn read_head(
         if stream.set_read_timeout(Some(deadline - now)).is_err() {
             return ReadHead::Idle;
         }
-        let room = (max - buf.len()).min(chunk.len());
-        match stream.read(&mut chunk[..room]) {
+        // Read straight into the buffer's tail: no scratch array on the
+        // connection thread's small stack.
+        let filled = buf.len();
+        let room = (max - filled).min(2048);
+        buf.resize(filled + room, 0);
+        let got = stream.read(&mut buf[filled..]);
+        buf.truncate(filled + *got.as_ref().unwrap_or(&0));
+        match got {
             Ok(0) => return ReadHead::Idle,
-            Ok(n) => {
-                if buf.is_empty() {
+            Ok(_) => {
+                if filled == 0 {
                     // The head deadline runs from its first byte.
                     deadline = Instant::now() + Duration::from_millis(limits.head_timeout_ms);
                 }
-                buf.extend_from_slice(&chunk[..n]);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e)
