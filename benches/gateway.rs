@@ -6,7 +6,9 @@
 //! It spawns the binary cargo built for the bench (release profile) with a
 //! temp HOME, state dir and a config that admits 4,096 connections, or,
 //! with `--url`, measures a gateway that is already running (for example
-//! the reference one). Loopback only; every loop is bounded in count and
+//! the reference one). Unless `--no-static`, it also builds a static glibc
+//! binary (row 2) and, with `contrib/build-static.sh`, a static musl one
+//! (row 2m), and measures their memory as well (rows 4s, 4m, 5ma/5mb). Loopback only; every loop is bounded in count and
 //! time, every socket has timeouts, and a watchdog ends the run (and the
 //! children it started) if anything still overruns.
 
@@ -121,21 +123,19 @@ fn run(o: &Opts) -> Result<(), String> {
             None => notes.push("static build: cannot read its RSS".into()),
         }
     }
+    // The musl gateway and its idle RSS, or why rows 4m and 5m are skipped.
     let musl_gw = match musl_gw {
         Some(Ok(g)) => {
             let idle = memory::idle_rss(&mut t, Some(&g), Some(g.pid), &memory::MUSL);
-            Some((g, idle))
+            Ok((g, idle))
         }
-        Some(Err(e)) => {
-            memory::musl_na(&mut t, &format!("musl gateway: {e}"));
-            None
-        }
-        None if external || o.no_static => None,
-        None => {
-            memory::musl_na(&mut t, "skipped: no musl build (see row 2m)");
-            None
-        }
+        Some(Err(e)) => Err(Some(format!("musl gateway: {e}"))),
+        None if external || o.no_static => Err(None),
+        None => Err(Some("skipped: no musl build (see row 2m)".to_string())),
     };
+    if let Err(Some(why)) = &musl_gw {
+        memory::musl_idle_na(&mut t, why);
+    }
     let server_version = wire::handshake(&target, "cli", &["operator.read"])
         .map(|(ws, v)| {
             wire::close(ws);
@@ -153,14 +153,17 @@ fn run(o: &Opts) -> Result<(), String> {
         t.add("5", what, "≤ 24 KiB/client", (e.clone(), Met::No));
         (format!("not measured: {e}"), Met::No)
     });
-    if let Some((g, idle)) = musl_gw {
-        let musl_target = Target {
-            addr: g.addr(),
-            token: g.token.clone(),
-        };
-        let n = o.clients;
-        let r = &memory::MUSL;
-        memory::clients_rows(&mut t, &mut notes, &musl_target, Some(g.pid), idle, n, r);
+    match musl_gw {
+        Ok((g, idle)) => {
+            let musl_target = Target {
+                addr: g.addr(),
+                token: g.token.clone(),
+            };
+            let (n, r) = (o.clients, &memory::MUSL);
+            memory::clients_rows(&mut t, &mut notes, &musl_target, Some(g.pid), idle, n, r);
+        }
+        Err(Some(why)) => memory::musl_clients_na(&mut t, &why),
+        Err(None) => {}
     }
     traffic(o, &mut t, &target, pid);
     let n = o.clients;

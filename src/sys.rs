@@ -15,7 +15,7 @@ use std::io::{self, Read, Write};
 use std::mem::{offset_of, size_of, MaybeUninit};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub const SIGTERM: i32 = libc::SIGTERM;
@@ -319,11 +319,13 @@ pub fn uuid_v4() -> String {
 }
 
 fn fallback_unique_bytes() -> [u8; 16] {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // 32 bits: 32-bit MIPS has no 64-bit atomics, and wrapping is harmless
+    // next to the clock and pid mixed in below.
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let count = u64::from(COUNTER.fetch_add(1, Ordering::Relaxed));
     let seed = nanos ^ (u64::from(std::process::id()) << 32);
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&splitmix64(seed).to_le_bytes());

@@ -52,14 +52,18 @@ pub const MUSL: Rows = Rows {
     note: "musl build ",
 };
 
-/// Rows 5m (with 5ma/5mb's wording) when there is no musl gateway.
-pub fn musl_na(t: &mut Table, why: &str) {
+/// Row 4m when there is no musl gateway.
+pub fn musl_idle_na(t: &mut Table, why: &str) {
     t.na(
         MUSL.idle,
         MUSL.idle_what.unwrap_or_default(),
         IDLE_TARGET,
         why,
     );
+}
+
+/// Row 5m (for 5ma/5mb) when there is no musl gateway.
+pub fn musl_clients_na(t: &mut Table, why: &str) {
     let what = format!("RSS with 100 / 1,000 idle {}", MUSL.clients);
     t.na(MUSL.failed, &what, TARGET_B, why);
 }
