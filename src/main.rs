@@ -15,6 +15,7 @@ mod http;
 mod logger;
 mod logtail;
 mod methods;
+mod notify;
 mod presence;
 mod procnet;
 mod protocol;

@@ -23,6 +23,7 @@ use crate::cli::{AuthMode, BindMode, RunArgs};
 use crate::config::{self, Settings, TOKEN_FILE};
 use crate::error::Error;
 use crate::logger;
+use crate::notify::{self, Notifier};
 use crate::procnet;
 use crate::state::{now_ms, Shared, UnauthSlot};
 use crate::sys;
@@ -79,7 +80,15 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
-    let shared = Arc::new(Shared::new(settings, secret, listen.clone(), log_file));
+    let notifier = Notifier::from_env(&env);
+    let watchdog = notifier.watchdog_interval();
+    let shared = Arc::new(Shared::new(
+        settings,
+        secret,
+        listen.clone(),
+        log_file,
+        notifier,
+    ));
     spawn_named("signals", {
         let shared = shared.clone();
         move || signal_loop(&shared)
@@ -88,11 +97,23 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         let shared = shared.clone();
         move || tick_loop(&shared)
     })?;
+    if let Some(every) = watchdog {
+        spawn_named("watchdog", {
+            let shared = shared.clone();
+            move || watchdog_loop(&shared, every)
+        })?;
+    }
     let pid = std::process::id();
     for addr in &listen {
         announce(&format!("listening on ws://{addr} (PID {pid})"));
         log::info!("listening on ws://{addr} (PID {pid})");
     }
+    // The listeners are bound and will be accepted on below: from the
+    // manager's point of view the service is up.
+    shared.notifier.send(&format!(
+        "READY=1\nMAINPID={pid}\n{}",
+        notify::status(&summary(&shared))
+    ));
     let mut listeners = listeners.into_iter();
     let first = listeners
         .next()
@@ -405,6 +426,27 @@ fn tick_loop(shared: &Shared) {
         thread::sleep(every);
         shared.broadcast("tick", &json!({ "ts": now_ms() }), true);
         shared.update_presence(|p, now| p.prune(now));
+        if shared.notifier.enabled() {
+            shared.notifier.send(&notify::status(&summary(shared)));
+        }
+    }
+}
+
+/// One line for `systemctl status`: where it listens and who is connected.
+fn summary(shared: &Shared) -> String {
+    let clients = shared.state().clients.len();
+    let listen: Vec<String> = shared.listen.iter().map(|a| format!("ws://{a}")).collect();
+    format!("{clients} clients; listening on {}", listen.join(", "))
+}
+
+/// Keeps the manager's watchdog fed while the gateway works: each ping
+/// first takes the state lock, so a wedged gateway stops pinging and gets
+/// restarted instead of looking alive.
+fn watchdog_loop(shared: &Shared, every: Duration) {
+    loop {
+        drop(shared.state());
+        shared.notifier.send("WATCHDOG=1");
+        thread::sleep(every);
     }
 }
 
@@ -439,6 +481,10 @@ fn signal_loop(shared: &Shared) {
 /// 1012 close, and exits 0 well within a second.
 fn shutdown(shared: &Shared, signal: &str) -> ! {
     log::info!("{signal}: shutting down");
+    shared.notifier.send(&format!(
+        "STOPPING=1\n{}",
+        notify::status(&format!("stopping ({signal})"))
+    ));
     let told = shared.shutdown_all("gateway stopping");
     let deadline = Instant::now() + Duration::from_millis(700);
     while Instant::now() < deadline && !shared.state().clients.is_empty() {

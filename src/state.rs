@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{Limiter, LimiterConfig, Secret};
 use crate::config::Settings;
+use crate::notify::Notifier;
 use crate::presence::Presence;
 use crate::protocol::StateVersion;
 use crate::sys::EventFd;
@@ -227,6 +228,8 @@ pub struct Shared {
     /// Where the default agent's sessions would live, as `health` and
     /// `status` report it; fixed for the life of the process.
     pub sessions_path: String,
+    /// The service manager, when one is listening (sd_notify).
+    pub notifier: Notifier,
     pub state: Mutex<State>,
     /// Serializes broadcasts so every client sees presence versions in order.
     broadcast_order: Mutex<()>,
@@ -248,6 +251,7 @@ impl Shared {
         secret: Secret,
         listen: Vec<SocketAddr>,
         log_file: Option<PathBuf>,
+        notifier: Notifier,
     ) -> Shared {
         let l = &settings.limits;
         let limiter = Limiter::new(LimiterConfig {
@@ -265,6 +269,7 @@ impl Shared {
             .display()
             .to_string();
         Shared {
+            notifier,
             sessions_path,
             secret,
             started: Instant::now(),

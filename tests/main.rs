@@ -6,6 +6,7 @@ mod client;
 mod http;
 mod limits;
 mod man;
+mod notify;
 mod openclaw;
 mod protocol;
 mod startup;
