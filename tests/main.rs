@@ -3,6 +3,7 @@
 mod util;
 
 mod client;
+mod contrib;
 mod http;
 mod limits;
 mod man;
