@@ -65,25 +65,11 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot
         let head = match read_head(&mut stream, &mut buf, shared, first_byte_wait) {
             ReadHead::Head(h) => h,
             ReadHead::Idle => return,
-            ReadHead::Timeout => {
-                let _ = respond(
-                    &mut stream,
-                    408,
-                    &json!({"error": "request head timeout"}),
-                    true,
-                    false,
-                );
-                return;
-            }
+            ReadHead::Timeout => return refuse(&mut stream, 408, json!("request head timeout")),
             ReadHead::TooLarge => {
-                let body = json!({"error": "request header fields too large"});
-                let _ = respond(&mut stream, 431, &body, true, false);
-                return;
+                return refuse(&mut stream, 431, json!("request header fields too large"))
             }
-            ReadHead::Bad(why) => {
-                let _ = respond(&mut stream, 400, &json!({ "error": why }), true, false);
-                return;
-            }
+            ReadHead::Bad(why) => return refuse(&mut stream, 400, json!(why)),
         };
         buf.drain(..head.len);
         // Refuse an oversized body from its declared length, before
@@ -93,21 +79,13 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot
             .map(|v| v.trim().parse::<usize>())
         {
             Some(Ok(n)) if n > limits.max_body_bytes => {
-                let body =
-                    json!({"error": "request body too large", "limit": limits.max_body_bytes});
-                let _ = respond(&mut stream, 413, &body, true, false);
-                return;
-            }
-            Some(Err(_)) => {
-                let _ = respond(
-                    &mut stream,
-                    400,
-                    &json!({"error": "bad content-length"}),
-                    true,
-                    false,
+                let why = format!(
+                    "request body too large (limit {} bytes)",
+                    limits.max_body_bytes
                 );
-                return;
+                return refuse(&mut stream, 413, json!(why));
             }
+            Some(Err(_)) => return refuse(&mut stream, 400, json!("bad content-length")),
             _ => {}
         }
         if head.header("upgrade").is_some() {
@@ -127,6 +105,12 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot
         }
         first_byte_wait = Duration::from_millis(limits.keep_alive_idle_ms);
     }
+}
+
+/// Answers `{"error": why}` with `status` and closes: every way a request
+/// is refused before it is routed.
+fn refuse(stream: &mut TcpStream, status: u16, why: serde_json::Value) {
+    let _ = respond(stream, status, &json!({ "error": why }), true, false);
 }
 
 fn read_head(
