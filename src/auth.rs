@@ -158,6 +158,12 @@ impl Limiter {
         }
     }
 
+    /// New limits from a configuration reload; counts and lockouts in
+    /// progress are kept, so a reload cannot be used to clear a lockout.
+    pub fn reconfigure(&mut self, cfg: LimiterConfig) {
+        self.cfg = cfg;
+    }
+
     /// `Err(retry_after_ms)` while `ip` is locked out.
     pub fn check(&mut self, ip: IpAddr, exempt: bool, now: Instant) -> Result<(), u64> {
         if exempt {

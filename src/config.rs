@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{AuthMode, BindMode, ClientArgs, Location, RunArgs};
 use crate::error::{io_message, Error};
-use file::{in_file, FileSettings, GatewayMode, MINIMAL_CONFIG};
+pub use file::ReloadMode;
+use file::{in_file, FileSettings, GatewayMode, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
 
 pub use file::redact;
 
@@ -130,6 +131,10 @@ pub struct Settings {
     pub main_key: String,
     /// "per-sender" or "global".
     pub session_scope: String,
+    pub reload_mode: ReloadMode,
+    pub reload_debounce_ms: u64,
+    /// `commands.restart`: SIGUSR1 restarts the gateway in-process.
+    pub restart_enabled: bool,
 }
 
 /// Where and how a client command connects.
@@ -508,6 +513,9 @@ pub fn resolve_run(args: &RunArgs, env: Env) -> Result<Settings, Error> {
         default_agent_id: file.default_agent_id.unwrap_or_else(|| "main".to_string()),
         main_key: file.main_key.unwrap_or_else(|| "main".to_string()),
         session_scope: file.session_scope.unwrap_or("per-sender").to_string(),
+        reload_mode: file.reload_mode,
+        reload_debounce_ms: file.reload_debounce_ms.unwrap_or(DEFAULT_DEBOUNCE_MS),
+        restart_enabled: file.restart_enabled,
     })
 }
 

@@ -56,7 +56,8 @@ enum ReadHead {
 
 /// Serves one accepted connection until it closes.
 pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot: UnauthSlot) {
-    let limits = &shared.settings.limits;
+    let live = shared.live();
+    let limits = &live.settings.limits;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     // The first request gets the full head deadline; later ones on a
     // kept-alive connection first wait at most the idle time for a byte.
@@ -119,7 +120,8 @@ fn read_head(
     shared: &Shared,
     first_byte_wait: Duration,
 ) -> ReadHead {
-    let limits = &shared.settings.limits;
+    let live = shared.live();
+    let limits = &live.settings.limits;
     let max = limits.max_head_bytes;
     let started = Instant::now();
     let mut deadline = if buf.is_empty() {
@@ -244,7 +246,11 @@ fn common_checks(shared: &Shared, h: &Head) -> Option<(u16, serde_json::Value)> 
         ));
     }
     if shared.loopback_only()
-        && !host_allowed(h.header("host"), &shared.settings.allowed_hosts, h.minor)
+        && !host_allowed(
+            h.header("host"),
+            &shared.live().settings.allowed_hosts,
+            h.minor,
+        )
     {
         return Some((421, json!({"error": "host not allowed"})));
     }
@@ -329,7 +335,11 @@ fn upgrade(
     }
     let origin = head.header("origin").map(str::to_string);
     if let Some(o) = &origin {
-        if !origin_allowed(o, head.header("host"), &shared.settings.allowed_origins) {
+        if !origin_allowed(
+            o,
+            head.header("host"),
+            &shared.live().settings.allowed_origins,
+        ) {
             log::warn!(
                 "refused websocket from {peer}: origin {} not allowed",
                 crate::protocol::clip(o, 256)
@@ -363,7 +373,7 @@ fn upgrade(
     };
     let direct = canonical_ip(peer.ip());
     let forwarded = has_proxy_headers(&head);
-    let trusted = forwarded && shared.settings.trusted_proxies.contains(&direct);
+    let trusted = forwarded && shared.live().settings.trusted_proxies.contains(&direct);
     // Behind a configured reverse proxy the client is who the proxy says it
     // is; anyone else's forwarding headers only make the peer non-local.
     let ip = if trusted {

@@ -64,7 +64,6 @@ pub fn init(cfg: LogConfig) -> Result<(), Error> {
         && sys::isatty(2)
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let logger = Logger {
-        level: cfg.level,
         stderr: Format {
             json: cfg.json,
             journal,
@@ -76,6 +75,11 @@ pub fn init(cfg: LogConfig) -> Result<(), Error> {
         .map_err(|_| Error::runtime("the logger is already initialized"))?;
     log::set_max_level(cfg.level);
     Ok(())
+}
+
+/// Changes the level of the running logger (configuration reload).
+pub fn set_level(level: LevelFilter) {
+    log::set_max_level(level);
 }
 
 /// systemd sets JOURNAL_STREAM to the device and inode of the journal
@@ -126,14 +130,15 @@ struct Format {
 }
 
 struct Logger {
-    level: LevelFilter,
     stderr: Format,
     file: Mutex<Option<FileSink>>,
 }
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        allowed(self.level, metadata.level(), metadata.target())
+        // The global maximum, not a copy: a reload changes the level with
+        // `set_level` and this must follow.
+        allowed(log::max_level(), metadata.level(), metadata.target())
     }
 
     fn log(&self, record: &Record) {
@@ -558,8 +563,10 @@ mod tests {
         let Ok(sink) = FileSink::open(Path::new("/dev/full"), 0, 0) else {
             return;
         };
+        // The logger filters by the global level, which the other tests
+        // also set no lower than this.
+        log::set_max_level(LevelFilter::Debug);
         let logger = Logger {
-            level: LevelFilter::Info,
             stderr: PLAIN,
             file: Mutex::new(Some(sink)),
         };

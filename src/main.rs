@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod help;
 mod http;
+mod lifecycle;
 mod logger;
 mod logtail;
 mod methods;
@@ -46,8 +47,10 @@ fn dispatch() -> Result<i32, Error> {
         Command::Help(text) => return Ok(out(&text, false)),
         Command::Version => return Ok(out(&format!("clawgate {}", state::VERSION), true)),
         Command::Run(args) => {
+            // Not `out`: a gateway must keep serving when whoever started
+            // it closed its stdout; the lines are in the log as well.
             server::run(&args, &mut |line| {
-                out(line, true);
+                let _ = writeln!(io::stdout().lock(), "{line}");
             })?;
             return Ok(0);
         }

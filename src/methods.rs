@@ -96,7 +96,8 @@ fn heartbeat_off() -> Value {
 
 pub fn health(shared: &Shared) -> Value {
     let started = std::time::Instant::now();
-    let agent = &shared.settings.default_agent_id;
+    let live = shared.live();
+    let agent = &live.settings.default_agent_id;
     let path = &shared.sessions_path;
     let sessions = json!({"path": path, "count": 0, "recent": []});
     json!({
@@ -119,7 +120,8 @@ pub fn health(shared: &Shared) -> Value {
 }
 
 fn status(shared: &Shared) -> Value {
-    let s = &shared.settings;
+    let live = shared.live();
+    let s = &live.settings;
     let agent = &s.default_agent_id;
     let path = &shared.sessions_path;
     let (clients, presence) = {
@@ -227,7 +229,8 @@ fn system_event(
 }
 
 fn config_get(shared: &Shared) -> Value {
-    let s = &shared.settings;
+    let live = shared.live();
+    let s = &live.settings;
     let parsed = s.config_json.as_ref().map(config::redact);
     let raw = parsed
         .as_ref()
@@ -247,7 +250,8 @@ fn config_get(shared: &Shared) -> Value {
 
 /// The settings in force, in the file's shape, secrets redacted.
 fn effective_config(shared: &Shared) -> Value {
-    let s = &shared.settings;
+    let live = shared.live();
+    let s = &live.settings;
     let l = &s.limits;
     let redacted = |v: &Option<String>| v.as_ref().map(|_| "__REDACTED__");
     json!({
@@ -258,10 +262,11 @@ fn effective_config(shared: &Shared) -> Value {
             "customBindHost": s.bind_host.map(|h| h.to_string()),
             "auth": {
                 "mode": format!("{:?}", s.auth_mode).to_lowercase(),
-                "token": redacted(&shared.secret.token),
-                "password": redacted(&shared.secret.password),
+                "token": redacted(&live.secret.token),
+                "password": redacted(&live.secret.password),
             },
             "tickIntervalMs": s.tick_interval_ms,
+            "reload": {"mode": s.reload_mode.as_str(), "debounceMs": s.reload_debounce_ms},
             "controlUi": {"allowedOrigins": s.allowed_origins},
             "allowedHosts": s.allowed_hosts,
             "trustedProxies": s.trusted_proxies.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
@@ -292,6 +297,7 @@ fn effective_config(shared: &Shared) -> Value {
         },
         "agents": {"defaultId": s.default_agent_id},
         "session": {"mainKey": s.main_key, "scope": s.session_scope},
+        "commands": {"restart": s.restart_enabled},
     })
 }
 
@@ -299,7 +305,7 @@ fn logs_tail(shared: &Shared, params: Option<&Value>) -> Result<Value, ErrorShap
     let Some(path) = &shared.log_file else {
         return Err(ErrorShape::unavailable(format!(
             "file logging is off: set logging.file to true in '{}'",
-            shared.settings.config_path.display()
+            shared.live().settings.config_path.display()
         )));
     };
     let p = params.and_then(Value::as_object);
@@ -330,6 +336,7 @@ fn logs_tail(shared: &Shared, params: Option<&Value>) -> Result<Value, ErrorShap
 
 fn models_list(shared: &Shared) -> Value {
     let models: Vec<Value> = shared
+        .live()
         .settings
         .models
         .iter()

@@ -13,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread;
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -22,6 +22,7 @@ use crate::auth::Secret;
 use crate::cli::{AuthMode, BindMode, RunArgs};
 use crate::config::{self, Settings, TOKEN_FILE};
 use crate::error::Error;
+use crate::lifecycle::{self, Reloader};
 use crate::logger;
 use crate::notify::{self, Notifier};
 use crate::procnet;
@@ -29,7 +30,6 @@ use crate::state::{now_ms, Shared, UnauthSlot};
 use crate::sys;
 
 const LOCK_FILE: &str = "gateway.lock";
-const HANDLED_SIGNALS: [i32; 4] = [sys::SIGTERM, sys::SIGINT, sys::SIGHUP, sys::SIGUSR1];
 
 /// Runs the gateway until a signal stops the process. `announce` prints
 /// the start-up lines (where it listens, where the token is) for the user.
@@ -38,9 +38,11 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     disable_thread_cache();
     // Before any thread exists, so every thread inherits the mask and only
     // the signal thread ever sees these signals.
-    sys::block_signals(&HANDLED_SIGNALS).map_err(|e| Error::io("blocking signals", e))?;
+    sys::block_signals(&lifecycle::HANDLED_SIGNALS)
+        .map_err(|e| Error::io("blocking signals", e))?;
     let env = |k: &str| std::env::var(k).ok();
     let settings = config::resolve_run(args, &env)?;
+    let reloader = Arc::new(Reloader::new(args, &settings));
     prepare_state_dir(&settings)?;
     let log_file = settings
         .log
@@ -90,13 +92,18 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         notifier,
     ));
     spawn_named("signals", {
-        let shared = shared.clone();
-        move || signal_loop(&shared)
+        let (shared, reloader) = (shared.clone(), reloader.clone());
+        move || lifecycle::signal_loop(&shared, &reloader)
     })?;
-    spawn_named("ticker", {
+    spawn_named("config-watch", {
+        let shared = shared.clone();
+        move || reloader.watch(&shared)
+    })?;
+    let ticker = spawn_named("ticker", {
         let shared = shared.clone();
         move || tick_loop(&shared)
     })?;
+    let _ = shared.ticker.set(ticker);
     if let Some(every) = watchdog {
         spawn_named("watchdog", {
             let shared = shared.clone();
@@ -159,12 +166,12 @@ fn disable_thread_cache() {
     let _err = cmd.args(args).env("GLIBC_TUNABLES", value).exec();
 }
 
-fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> Result<Thread, Error> {
     thread::Builder::new()
         .name(name.to_string())
         .stack_size(256 * 1024)
         .spawn(f)
-        .map(|_| ())
+        .map(|h| h.thread().clone())
         .map_err(|e| Error::io(format!("starting the {name} thread"), e))
 }
 
@@ -233,11 +240,29 @@ fn lock_instance(s: &Settings) -> Result<File, Error> {
     Ok(file)
 }
 
-fn resolve_secret(s: &Settings, announce: &mut dyn FnMut(&str)) -> Result<Secret, Error> {
+/// The secret clients must present. A token mode without a configured
+/// token uses the generated one in the state dir, created on first use;
+/// the second value says where it is and whether it was just created.
+pub fn load_secret(s: &Settings) -> Result<(Secret, Option<(PathBuf, bool)>), Error> {
     let mut token = s.token.clone();
+    let mut generated = None;
     if s.auth_mode == AuthMode::Token && token.is_none() {
         let path = s.state_dir.join(TOKEN_FILE);
         let (t, created) = load_or_create_token(&path)?;
+        token = Some(t);
+        generated = Some((path, created));
+    }
+    let secret = Secret {
+        mode: s.auth_mode,
+        token,
+        password: s.password.clone(),
+    };
+    Ok((secret, generated))
+}
+
+fn resolve_secret(s: &Settings, announce: &mut dyn FnMut(&str)) -> Result<Secret, Error> {
+    let (secret, generated) = load_secret(s)?;
+    if let Some((path, created)) = generated {
         announce(&format!(
             "auth token {} '{}' (clients on this host use it automatically)",
             if created {
@@ -247,7 +272,6 @@ fn resolve_secret(s: &Settings, announce: &mut dyn FnMut(&str)) -> Result<Secret
             },
             path.display()
         ));
-        token = Some(t);
     } else if s.auth_mode != AuthMode::None {
         announce(&format!(
             "auth: {} from {}",
@@ -257,11 +281,7 @@ fn resolve_secret(s: &Settings, announce: &mut dyn FnMut(&str)) -> Result<Secret
     } else {
         announce("auth: none (loopback only)");
     }
-    Ok(Secret {
-        mode: s.auth_mode,
-        token,
-        password: s.password.clone(),
-    })
+    Ok(secret)
 }
 
 fn mode_name(m: AuthMode) -> &'static str {
@@ -359,7 +379,6 @@ fn port_in_use(addr: SocketAddr) -> Error {
 }
 
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
-    let limits = &shared.settings.limits;
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(c) => c,
@@ -376,6 +395,9 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
                 continue;
             }
         };
+        // Per connection: a reload may have changed the limits.
+        let live = shared.live();
+        let limits = &live.settings.limits;
         let open = shared.open_sockets.fetch_add(1, Ordering::AcqRel) + 1;
         if open > limits.max_connections {
             shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
@@ -420,10 +442,19 @@ fn reject_busy(mut stream: TcpStream, why: &str) {
     let _ = stream.write_all(resp.as_bytes());
 }
 
+/// Ticks every `tickIntervalMs`. A reload unparks this thread, so a new
+/// interval applies at once rather than after the old one runs out.
 fn tick_loop(shared: &Shared) {
-    let every = Duration::from_millis(shared.settings.tick_interval_ms);
+    let mut last = Instant::now();
     loop {
-        thread::sleep(every);
+        let every = Duration::from_millis(shared.live().settings.tick_interval_ms);
+        let due = last + every;
+        let now = Instant::now();
+        if now < due {
+            thread::park_timeout(due - now);
+            continue;
+        }
+        last = now;
         shared.broadcast("tick", &json!({ "ts": now_ms() }), true);
         shared.update_presence(|p, now| p.prune(now));
         if shared.notifier.enabled() {
@@ -433,7 +464,7 @@ fn tick_loop(shared: &Shared) {
 }
 
 /// One line for `systemctl status`: where it listens and who is connected.
-fn summary(shared: &Shared) -> String {
+pub fn summary(shared: &Shared) -> String {
     let clients = shared.state().clients.len();
     let listen: Vec<String> = shared.listen.iter().map(|a| format!("ws://{a}")).collect();
     format!("{clients} clients; listening on {}", listen.join(", "))
@@ -448,48 +479,4 @@ fn watchdog_loop(shared: &Shared, every: Duration) {
         shared.notifier.send("WATCHDOG=1");
         thread::sleep(every);
     }
-}
-
-fn signal_loop(shared: &Shared) {
-    loop {
-        let sig = match sys::wait_signal(&HANDLED_SIGNALS) {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("waiting for signals failed: {e}");
-                return;
-            }
-        };
-        match sig {
-            sys::SIGTERM | sys::SIGINT => {
-                let name = if sig == sys::SIGTERM {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                };
-                shutdown(shared, name);
-            }
-            // Reload and in-process restart are not implemented yet: say so
-            // instead of silently doing nothing.
-            _ => log::warn!(
-                "signal {sig} ignored: configuration reload and restart are not supported yet"
-            ),
-        }
-    }
-}
-
-/// Tells every client, gives them a moment to receive `shutdown` and the
-/// 1012 close, and exits 0 well within a second.
-fn shutdown(shared: &Shared, signal: &str) -> ! {
-    log::info!("{signal}: shutting down");
-    shared.notifier.send(&format!(
-        "STOPPING=1\n{}",
-        notify::status(&format!("stopping ({signal})"))
-    ));
-    let told = shared.shutdown_all("gateway stopping");
-    let deadline = Instant::now() + Duration::from_millis(700);
-    while Instant::now() < deadline && !shared.state().clients.is_empty() {
-        thread::sleep(Duration::from_millis(5));
-    }
-    log::info!("stopped ({told} clients notified)");
-    std::process::exit(0);
 }

@@ -11,13 +11,14 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
 use crate::auth::{Limiter, LimiterConfig, Secret};
-use crate::config::Settings;
+use crate::config::{Limits, Settings};
 use crate::notify::Notifier;
 use crate::presence::Presence;
 use crate::protocol::StateVersion;
@@ -164,7 +165,7 @@ impl UnauthSlot {
     pub fn claim(shared: &Arc<Shared>, ip: IpAddr) -> Option<UnauthSlot> {
         let mut st = shared.state();
         let n = st.unauthenticated.entry(ip).or_insert(0);
-        if *n >= shared.settings.limits.max_unauth_per_ip {
+        if *n >= shared.live().settings.limits.max_unauth_per_ip {
             return None;
         }
         *n += 1;
@@ -215,11 +216,18 @@ pub struct State {
     pub unauthenticated: HashMap<IpAddr, usize>,
 }
 
+/// What a configuration reload may change: swapped whole, so a connection
+/// that took a snapshot at its start sees one consistent configuration.
+#[derive(Debug)]
+pub struct Live {
+    pub settings: Settings,
+    pub secret: Secret,
+}
+
 /// Everything connections share, created once by the server.
 #[derive(Debug)]
 pub struct Shared {
-    pub settings: Settings,
-    pub secret: Secret,
+    live: Mutex<Arc<Live>>,
     pub started: Instant,
     pub hostname: String,
     pub lan_ip: Option<String>,
@@ -233,9 +241,20 @@ pub struct Shared {
     pub state: Mutex<State>,
     /// Serializes broadcasts so every client sees presence versions in order.
     broadcast_order: Mutex<()>,
+    /// The ticker thread, woken when a reload may change its interval.
+    pub ticker: OnceLock<Thread>,
     /// Accepted sockets still open, checked before a thread is spawned.
     pub open_sockets: AtomicUsize,
     next_conn: AtomicUsize,
+}
+
+fn limiter_config(l: &Limits) -> LimiterConfig {
+    LimiterConfig {
+        max_failures: l.auth_max_failures,
+        window: std::time::Duration::from_millis(l.auth_window_ms),
+        lockout: std::time::Duration::from_millis(l.auth_lockout_ms),
+        capacity: 10_000,
+    }
 }
 
 /// Locks a mutex, recovering from poisoning: with `panic = "abort"` a
@@ -253,13 +272,7 @@ impl Shared {
         log_file: Option<PathBuf>,
         notifier: Notifier,
     ) -> Shared {
-        let l = &settings.limits;
-        let limiter = Limiter::new(LimiterConfig {
-            max_failures: l.auth_max_failures,
-            window: std::time::Duration::from_millis(l.auth_window_ms),
-            lockout: std::time::Duration::from_millis(l.auth_lockout_ms),
-            capacity: 10_000,
-        });
+        let limiter = Limiter::new(limiter_config(&settings.limits));
         let sessions_path = settings
             .state_dir
             .join("agents")
@@ -271,7 +284,6 @@ impl Shared {
         Shared {
             notifier,
             sessions_path,
-            secret,
             started: Instant::now(),
             hostname: crate::sys::hostname(),
             lan_ip: crate::sys::lan_ipv4().map(|ip| ip.to_string()),
@@ -286,9 +298,27 @@ impl Shared {
                 unauthenticated: HashMap::new(),
             }),
             broadcast_order: Mutex::new(()),
+            ticker: OnceLock::new(),
             open_sockets: AtomicUsize::new(0),
             next_conn: AtomicUsize::new(1),
-            settings,
+            live: Mutex::new(Arc::new(Live { settings, secret })),
+        }
+    }
+
+    /// The current configuration. Callers hold the snapshot for as long as
+    /// one request or handshake, never across a reload they must notice.
+    pub fn live(&self) -> Arc<Live> {
+        lock(&self.live).clone()
+    }
+
+    /// Installs a reloaded configuration for everything that reads it from
+    /// now on, and retunes the auth limiter without forgetting its counts.
+    pub fn set_live(&self, live: Live) {
+        let l = &live.settings.limits;
+        self.state().limiter.reconfigure(limiter_config(l));
+        *lock(&self.live) = Arc::new(live);
+        if let Some(t) = self.ticker.get() {
+            t.unpark();
         }
     }
 
@@ -393,6 +423,16 @@ impl Shared {
         }
     }
 
+    /// Closes every handshaken client with `code` and `reason` once what is
+    /// queued for it is written (a rotated secret: 4001).
+    pub fn close_all(&self, code: u16, reason: &str) -> usize {
+        let targets = self.targets();
+        for t in &targets {
+            t.close(code, reason);
+        }
+        targets.len()
+    }
+
     fn targets(&self) -> Vec<Arc<Outbox>> {
         self.state()
             .clients
@@ -402,9 +442,15 @@ impl Shared {
     }
 
     /// Sends `shutdown` to every handshaken client and asks each to close
-    /// 1012 once it is written. Returns how many clients were told.
-    pub fn shutdown_all(&self, reason: &str) -> usize {
-        let payload: Arc<str> = json!({ "reason": reason }).to_string().into();
+    /// 1012 once it is written; `restart_expected_ms` tells clients that
+    /// the gateway comes back and when to reconnect. Returns how many
+    /// clients were told.
+    pub fn shutdown_all(&self, reason: &str, restart_expected_ms: Option<u64>) -> usize {
+        let mut payload = json!({ "reason": reason });
+        if let Some(ms) = restart_expected_ms {
+            payload["restartExpectedMs"] = json!(ms);
+        }
+        let payload: Arc<str> = payload.to_string().into();
         let targets = self.targets();
         for t in &targets {
             t.push(

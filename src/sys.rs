@@ -213,6 +213,19 @@ pub fn wait_signal(sigs: &[i32]) -> io::Result<i32> {
     }
 }
 
+/// CLOCK_MONOTONIC in microseconds, the clock sd_notify's `MONOTONIC_USEC`
+/// is read against (std's `Instant` does not expose its raw value).
+pub fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live, writable timespec; CLOCK_MONOTONIC always
+    // exists on Linux, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1000
+}
+
 /// Converts a pid for kill(2), refusing the values with a special meaning:
 /// 0 (our process group) and anything that becomes negative (-1 is every
 /// process we may signal).

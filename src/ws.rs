@@ -60,7 +60,8 @@ pub fn serve(
     peer: Peer,
     mut slot: UnauthSlot,
 ) {
-    let limits = &shared.settings.limits;
+    let live = shared.live();
+    let limits = &live.settings.limits;
     if stream.set_nonblocking(true).is_err() {
         return;
     }
@@ -182,7 +183,8 @@ fn handshake(
     peer: Peer,
     slot: &mut UnauthSlot,
 ) -> Result<Session, End> {
-    let limits = &shared.settings.limits;
+    let live = shared.live();
+    let limits = &live.settings.limits;
     let deadline = Instant::now() + Duration::from_millis(limits.handshake_timeout_ms);
     let mut frames = 0usize;
     loop {
@@ -248,7 +250,7 @@ fn connect(
     if let Err(retry_after_ms) = locked {
         return Err(refuse(conn, &id, &auth::rate_limited(retry_after_ms), 1008));
     }
-    if let Err(failure) = auth::check(&shared.secret, &p.auth) {
+    if let Err(failure) = auth::check(&shared.live().secret, &p.auth) {
         if failure.counts() {
             let delay = shared.state().limiter.record_failure(peer.ip, exempt, now);
             // Slows a guesser on loopback; sleeping here holds only this
@@ -274,7 +276,7 @@ fn connect(
         .unwrap_or_else(|| conn_id.clone())
         .to_lowercase();
     let listed = p.client.mode != "cli";
-    let outbox = match Outbox::new(shared.settings.limits.max_buffered_bytes) {
+    let outbox = match Outbox::new(shared.live().settings.limits.max_buffered_bytes) {
         Ok(o) => Arc::new(o),
         Err(e) => {
             log::error!("cannot create an eventfd: {e}");
@@ -301,8 +303,8 @@ fn connect(
     }
     let hello = hello_ok(shared, version, &conn_id, &p.role, &scopes);
     conn.ws.set_config(|c| {
-        c.max_message_size = Some(shared.settings.limits.max_payload);
-        c.max_frame_size = Some(shared.settings.limits.max_payload);
+        c.max_message_size = Some(shared.live().settings.limits.max_payload);
+        c.max_frame_size = Some(shared.live().settings.limits.max_payload);
     });
     log::info!(
         "client connected: {} {} {} from {} (protocol {version}, conn {conn_id})",
@@ -373,7 +375,8 @@ fn presence_fields(
 }
 
 fn hello_ok(shared: &Shared, protocol: u64, conn_id: &str, role: &str, scopes: &[String]) -> Value {
-    let s = &shared.settings;
+    let live = shared.live();
+    let s = &live.settings;
     let (presence, sv) = {
         let st = shared.state();
         (shared.presence_list(&st), Shared::state_version(&st))
@@ -413,7 +416,7 @@ impl Session {
     fn run(&self, shared: &Arc<Shared>, conn: &mut Conn) -> End {
         let mut seq: u64 = 0;
         let mut denials: u32 = 0;
-        let max_denials = shared.settings.limits.max_unauthorized_calls;
+        let max_denials = shared.live().settings.limits.max_unauthorized_calls;
         let mut stalled: Option<Instant> = None;
         loop {
             let step = (|| -> Result<(), End> {

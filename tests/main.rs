@@ -10,4 +10,5 @@ mod man;
 mod notify;
 mod openclaw;
 mod protocol;
+mod reload;
 mod startup;

@@ -108,6 +108,7 @@ pub struct Gateway {
     pub home: TempDir,
     pub state: PathBuf,
     pub stdout: Vec<String>,
+    stdout_rx: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
 }
 
@@ -161,15 +162,37 @@ impl Gateway {
         for (k, v) in o.env {
             cmd.env(k, v);
         }
-        let (child, port, stdout, stderr) = spawn_listening(&mut cmd)?;
+        let ((child, port, stdout, stderr), stdout_rx) = spawn_listening_rx(&mut cmd)?;
         Ok(Gateway {
             child,
             port,
             home,
             state,
             stdout,
+            stdout_rx,
             stderr,
         })
+    }
+
+    /// A gateway started by hand (its own command line), so it is still
+    /// killed at the end of the test and its output can be read.
+    pub fn adopt(
+        child: Child,
+        port: u16,
+        home: TempDir,
+        state: PathBuf,
+        stdout_rx: mpsc::Receiver<String>,
+        stderr: mpsc::Receiver<String>,
+    ) -> Gateway {
+        Gateway {
+            child,
+            port,
+            home,
+            state,
+            stdout: Vec::new(),
+            stdout_rx,
+            stderr,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -181,6 +204,12 @@ impl Gateway {
             .expect("generated token file")
             .trim()
             .to_string()
+    }
+
+    /// The next stdout line within `limit` (a restarted gateway announces
+    /// itself again).
+    pub fn next_stdout(&self, limit: Duration) -> Option<String> {
+        self.stdout_rx.recv_timeout(limit).ok()
     }
 
     /// Stderr lines so far (log output).
@@ -254,6 +283,13 @@ pub type Listening = (Child, u16, Vec<String>, mpsc::Receiver<String>);
 /// `listening on ws://127.0.0.1:PORT` line. Err carries the exit status,
 /// stdout and stderr when it does not start.
 pub fn spawn_listening(cmd: &mut Command) -> Result<Listening, String> {
+    spawn_listening_rx(cmd).map(|(l, _)| l)
+}
+
+/// `spawn_listening`, also handing back the rest of stdout.
+pub fn spawn_listening_rx(
+    cmd: &mut Command,
+) -> Result<(Listening, mpsc::Receiver<String>), String> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -273,7 +309,7 @@ pub fn spawn_listening(cmd: &mut Command) -> Result<Listening, String> {
                     .and_then(|p| p.parse::<u16>().ok());
                 lines.push(line);
                 if let Some(port) = port {
-                    return Ok((child, port, lines, err_rx));
+                    return Ok(((child, port, lines, err_rx), out_rx));
                 }
             }
             Err(_) => {
@@ -292,14 +328,14 @@ pub fn spawn_listening(cmd: &mut Command) -> Result<Listening, String> {
     }
 }
 
-/// Lines of a pipe, read on a thread so waits on them can be bounded.
+/// Lines of a pipe, read on a thread so waits on them can be bounded. The
+/// pipe is drained to its end even when nobody listens any more, so the
+/// child never sees a closed stdout.
 pub fn lines_of(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     rx

@@ -26,6 +26,35 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// The smallest file that lets a gateway start, quoted in hints.
 pub const MINIMAL_CONFIG: &str = r#"{"gateway":{"mode":"local"}}"#;
 
+/// How configuration changes are applied (`gateway.reload.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReloadMode {
+    /// The file is not watched; SIGHUP still reloads, as `Hybrid`.
+    Off,
+    /// Apply what can change in place; log and skip what needs a restart.
+    Hot,
+    /// Restart in-process on every change.
+    Restart,
+    /// Apply in place when possible, restart in-process otherwise.
+    #[default]
+    Hybrid,
+}
+
+impl ReloadMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadMode::Off => "off",
+            ReloadMode::Hot => "hot",
+            ReloadMode::Restart => "restart",
+            ReloadMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// How long a changed file must stay unchanged before it is read, so an
+/// editor's write-in-several-steps is read once, whole.
+pub const DEFAULT_DEBOUNCE_MS: u64 = 300;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayMode {
     Local,
@@ -55,6 +84,9 @@ pub struct FileSettings {
     pub default_agent_id: Option<String>,
     pub main_key: Option<String>,
     pub session_scope: Option<&'static str>,
+    pub reload_mode: ReloadMode,
+    pub reload_debounce_ms: Option<u64>,
+    pub restart_enabled: bool,
 }
 
 // ---- the schema -------------------------------------------------------------
@@ -89,6 +121,29 @@ struct FileConfig {
     models: Obj<ModelsFile>,
     agents: Obj<AgentsFile>,
     session: Obj<SessionFile>,
+    commands: Obj<CommandsFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct CommandsFile {
+    restart: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct ReloadFile {
+    mode: Option<ReloadModeFile>,
+    debounce_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ReloadModeFile {
+    Off,
+    Hot,
+    Restart,
+    Hybrid,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,6 +159,7 @@ struct GatewayFile {
     allowed_hosts: Vec<String>,
     trusted_proxies: Vec<IpAddr>,
     limits: Obj<LimitsFile>,
+    reload: Obj<ReloadFile>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -273,9 +329,18 @@ pub fn parse(path: &Path, raw: String) -> Result<FileSettings, Error> {
         logging: Obj(logging),
         agents,
         session,
+        commands,
         ..
     } = f;
     let Obj(auth) = g.auth;
+    let Obj(reload) = g.reload;
+    let reload_debounce_ms = reload.debounce_ms;
+    if reload_debounce_ms.is_some_and(|ms| ms > 60_000) {
+        return Err(in_file(
+            path,
+            "'gateway.reload.debounceMs' must be at most 60000",
+        ));
+    }
     Ok(FileSettings {
         raw: Some(raw),
         json: Some(json),
@@ -330,6 +395,14 @@ pub fn parse(path: &Path, raw: String) -> Result<FileSettings, Error> {
             ScopeFile::PerSender => "per-sender",
             ScopeFile::Global => "global",
         }),
+        reload_mode: match reload.mode {
+            None | Some(ReloadModeFile::Hybrid) => ReloadMode::Hybrid,
+            Some(ReloadModeFile::Off) => ReloadMode::Off,
+            Some(ReloadModeFile::Hot) => ReloadMode::Hot,
+            Some(ReloadModeFile::Restart) => ReloadMode::Restart,
+        },
+        reload_debounce_ms,
+        restart_enabled: commands.0.restart.unwrap_or(false),
     })
 }
 

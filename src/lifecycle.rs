@@ -1,0 +1,376 @@
+//! Signals, configuration reload and in-process restart.
+//!
+//! One thread waits for the signals every other thread blocks: SIGTERM and
+//! SIGINT stop the gateway, SIGHUP reloads the configuration and SIGUSR1
+//! restarts it in-process when `commands.restart` allows. Another thread
+//! polls the config file (a `stat` a second, cheap even on a router) and
+//! reloads after it stops changing. A reload re-reads flags, environment
+//! and file exactly as start-up does, so a file that would not start the
+//! gateway is reported and ignored while the old configuration keeps
+//! serving. What can change in place (secrets, limits, log level, tick
+//! interval, origins, models) is swapped in at once; what cannot (bind
+//! address, port, log file) needs a restart, which here is a re-exec of the
+//! same binary with the same arguments, in the same PID, so supervisors
+//! see nothing but a reload. `gateway.reload.mode` picks between the two.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::auth::Secret;
+use crate::cli::{AuthMode, RunArgs};
+use crate::config::{self, ReloadMode, Settings};
+use crate::logger;
+use crate::notify;
+use crate::state::{lock, Live, Shared};
+use crate::sys;
+
+/// The signals the gateway handles; everything else keeps its default.
+pub const HANDLED_SIGNALS: [i32; 4] = [sys::SIGTERM, sys::SIGINT, sys::SIGHUP, sys::SIGUSR1];
+
+/// What `shutdown` tells clients before a restart: the old process drains
+/// for at most 700 ms, and the new one listens a few ms after the exec.
+const RESTART_EXPECTED_MS: u64 = 1500;
+/// How long clients get to read `shutdown` and the close frame.
+const DRAIN: Duration = Duration::from_millis(700);
+/// How often the config file is checked for changes.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Close code for clients whose shared secret was rotated under them.
+const AUTH_CHANGED: (u16, &str) = (4001, "gateway auth changed");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Signal,
+    File,
+}
+
+/// What a reload needs beyond the shared state: the run's own flags, which
+/// win over the file, and how to start this program again.
+pub struct Reloader {
+    args: RunArgs,
+    /// Resolved at start, before anyone could replace the file: re-executing
+    /// this path after an upgrade starts the new binary.
+    exe: Option<PathBuf>,
+    argv0: OsString,
+    argv: Vec<OsString>,
+    /// One reload or restart at a time (signal and file watcher).
+    busy: Mutex<()>,
+    /// The config file as it was when start-up read it.
+    first_stamp: Stamp,
+}
+
+impl Reloader {
+    /// `settings` are the ones start-up just resolved: the file is
+    /// stamped now, so a change made while the gateway starts is not
+    /// mistaken for the version it read.
+    pub fn new(args: &RunArgs, settings: &Settings) -> Reloader {
+        let mut all = std::env::args_os();
+        let argv0 = all.next().unwrap_or_else(|| "clawgate".into());
+        Reloader {
+            args: args.clone(),
+            exe: std::env::current_exe().ok(),
+            argv0,
+            argv: restart_args(all),
+            busy: Mutex::new(()),
+            first_stamp: stamp(&settings.config_path),
+        }
+    }
+
+    /// Re-reads the configuration and applies it as `gateway.reload.mode`
+    /// (of the new file) says. Never stops a working gateway: a broken
+    /// file is logged and the running configuration stays.
+    pub fn reload(&self, shared: &Shared, trigger: Trigger) {
+        let _busy = lock(&self.busy);
+        let what = match trigger {
+            Trigger::Signal => "SIGHUP",
+            Trigger::File => "config file changed",
+        };
+        let env = |k: &str| std::env::var(k).ok();
+        let loaded = config::resolve_run(&self.args, &env)
+            .and_then(|s| crate::server::load_secret(&s).map(|(secret, _)| (s, secret)));
+        let (mut new, secret) = match loaded {
+            Ok(x) => x,
+            Err(e) => {
+                log::error!(
+                    "config reload ({what}) failed, keeping the running configuration: {e}"
+                );
+                return;
+            }
+        };
+        let old = shared.live();
+        let mut changed = hot_changes(&old.settings, &new, &old.secret, &secret);
+        let restart = restart_changes(&old.settings, &new);
+        if changed.is_empty() && restart.is_empty() {
+            log::info!("config reload ({what}): no changes");
+            return;
+        }
+        let mode = match (new.reload_mode, trigger) {
+            (ReloadMode::Off, Trigger::Signal) => ReloadMode::Hybrid,
+            (mode, _) => mode,
+        };
+        let all: Vec<&str> = changed.iter().chain(&restart).copied().collect();
+        match mode {
+            ReloadMode::Off => {
+                log::info!(
+                    "config file changed ({}); not applied: gateway.reload.mode is off (send SIGHUP to apply)",
+                    all.join(", ")
+                );
+                return;
+            }
+            ReloadMode::Restart => return self.restart(shared, what),
+            ReloadMode::Hybrid if !restart.is_empty() => return self.restart(shared, what),
+            ReloadMode::Hot if !restart.is_empty() => {
+                log::warn!(
+                    "config reload: {} needs a restart, which gateway.reload.mode hot does not do; keeping the running value",
+                    restart.join(", ")
+                );
+                keep_restart_fields(&old.settings, &mut new);
+                if changed.is_empty() {
+                    return;
+                }
+            }
+            _ => {}
+        }
+        shared.notifier.send(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            sys::monotonic_usec()
+        ));
+        let rotated = old.secret != secret && secret.mode != AuthMode::None;
+        logger::set_level(new.log.level);
+        shared.set_live(Live {
+            settings: new,
+            secret,
+        });
+        if rotated {
+            let n = shared.close_all(AUTH_CHANGED.0, AUTH_CHANGED.1);
+            log::info!("auth changed: {n} connected clients closed with 4001; they must reconnect with the new secret");
+        }
+        changed.sort_unstable();
+        log::info!("configuration reloaded ({what}): {}", changed.join(", "));
+        shared.notifier.send(&format!(
+            "READY=1\n{}",
+            notify::status(&crate::server::summary(shared))
+        ));
+    }
+
+    /// Restarts in-process: `shutdown {reason, restartExpectedMs}` to every
+    /// client, a short drain, then the same binary with the same arguments
+    /// replaces this process (same PID, so the supervisor keeps tracking
+    /// it). If the exec fails the old process keeps serving.
+    pub fn restart(&self, shared: &Shared, why: &str) {
+        let Some(exe) = &self.exe else {
+            log::error!("restart ({why}) impossible: the path of the running binary is unknown");
+            return;
+        };
+        log::info!("{why}: restarting in-process");
+        shared.notifier.send(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}\n{}",
+            sys::monotonic_usec(),
+            notify::status("restarting")
+        ));
+        shared.shutdown_all("gateway restarting", Some(RESTART_EXPECTED_MS));
+        drain(shared);
+        let err = std::process::Command::new(exe)
+            .arg0(&self.argv0)
+            .args(&self.argv)
+            .exec();
+        log::error!(
+            "restart failed: cannot execute '{}': {err}; still running the old configuration",
+            exe.display()
+        );
+        shared.notifier.send("READY=1");
+    }
+
+    /// Watches the config file: a change is applied once the file has
+    /// stayed the same for `gateway.reload.debounceMs`, so an editor's
+    /// save in several writes is read once, whole.
+    pub fn watch(&self, shared: &Shared) {
+        let path = shared.live().settings.config_path.clone();
+        let mut seen = self.first_stamp;
+        loop {
+            thread::sleep(POLL);
+            let now = stamp(&path);
+            if now == seen {
+                continue;
+            }
+            let debounce = Duration::from_millis(shared.live().settings.reload_debounce_ms);
+            let mut settled = now;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                thread::sleep(debounce.max(Duration::from_millis(20)));
+                let again = stamp(&path);
+                if again == settled || Instant::now() > deadline {
+                    settled = again;
+                    break;
+                }
+                settled = again;
+            }
+            seen = settled;
+            self.reload(shared, Trigger::File);
+        }
+    }
+}
+
+/// What identifies a version of the file without reading it: a rename
+/// (the atomic way editors and `install` save) changes the inode, an
+/// in-place write the size or mtime. `None` while it does not exist.
+type Stamp = Option<(u64, u64, u64, i64, i64)>;
+
+fn stamp(path: &std::path::Path) -> Stamp {
+    fs::metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+/// The arguments for the restarted process: the same, minus the one-shot
+/// flags. `--reset` would wipe the dev state (and its token) at every
+/// restart, and `--force` would stop whatever took the port meanwhile.
+fn restart_args(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    args.filter(|a| a != "--reset" && a != "--force").collect()
+}
+
+/// Changes the running gateway can apply in place, by config key.
+fn hot_changes(
+    old: &Settings,
+    new: &Settings,
+    old_secret: &Secret,
+    secret: &Secret,
+) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    let mut check = |differs: bool, key: &'static str| {
+        if differs {
+            v.push(key);
+        }
+    };
+    check(old_secret != secret, "gateway.auth");
+    check(old.limits != new.limits, "gateway.limits");
+    check(
+        old.tick_interval_ms != new.tick_interval_ms,
+        "gateway.tickIntervalMs",
+    );
+    check(
+        old.allowed_origins != new.allowed_origins,
+        "gateway.controlUi.allowedOrigins",
+    );
+    check(
+        old.allowed_hosts != new.allowed_hosts,
+        "gateway.allowedHosts",
+    );
+    check(
+        old.trusted_proxies != new.trusted_proxies,
+        "gateway.trustedProxies",
+    );
+    check(
+        old.reload_mode != new.reload_mode || old.reload_debounce_ms != new.reload_debounce_ms,
+        "gateway.reload",
+    );
+    check(old.log.level != new.log.level, "logging.level");
+    check(old.models != new.models, "models");
+    check(old.main_key != new.main_key, "session.mainKey");
+    check(old.session_scope != new.session_scope, "session.scope");
+    check(
+        old.restart_enabled != new.restart_enabled,
+        "commands.restart",
+    );
+    // Anything else in the file (unknown keys are refused) is shown by
+    // `config.get` only; it must still be taken so that view is current.
+    if v.is_empty() && old.config_json != new.config_json {
+        v.push("the file only (no setting in force changed)");
+    }
+    v
+}
+
+/// Changes that need the listeners or the process set up again.
+fn restart_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if old.port != new.port {
+        v.push("gateway.port");
+    }
+    if old.bind != new.bind || old.bind_host != new.bind_host {
+        v.push("gateway.bind");
+    }
+    if old.log.file != new.log.file {
+        v.push("logging.file");
+    }
+    if old.default_agent_id != new.default_agent_id {
+        v.push("agents.defaultId");
+    }
+    v
+}
+
+/// Hot mode with a change that needs a restart: the running values of
+/// those settings stay, so what `config.get` and `status` report is what
+/// the process does.
+fn keep_restart_fields(old: &Settings, new: &mut Settings) {
+    new.port = old.port;
+    new.bind = old.bind;
+    new.bind_host = old.bind_host;
+    new.log.file = old.log.file;
+    new.default_agent_id.clone_from(&old.default_agent_id);
+}
+
+/// Gives clients a moment to receive what was queued for them (`shutdown`
+/// and the close), returning early once all are gone.
+fn drain(shared: &Shared) {
+    let deadline = Instant::now() + DRAIN;
+    while Instant::now() < deadline && !shared.state().clients.is_empty() {
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub fn signal_loop(shared: &Shared, reloader: &Reloader) {
+    loop {
+        let sig = match sys::wait_signal(&HANDLED_SIGNALS) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("waiting for signals failed: {e}");
+                return;
+            }
+        };
+        match sig {
+            sys::SIGTERM => shutdown(shared, "SIGTERM"),
+            sys::SIGINT => shutdown(shared, "SIGINT"),
+            sys::SIGHUP => reloader.reload(shared, Trigger::Signal),
+            sys::SIGUSR1 if shared.live().settings.restart_enabled => {
+                reloader.restart(shared, "SIGUSR1");
+            }
+            sys::SIGUSR1 => log::warn!(
+                "SIGUSR1 ignored: in-process restart is off (set commands.restart to true in '{}')",
+                shared.live().settings.config_path.display()
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Tells every client, gives them a moment to receive `shutdown` and the
+/// 1012 close, and exits 0 well within a second.
+fn shutdown(shared: &Shared, signal: &str) -> ! {
+    log::info!("{signal}: shutting down");
+    shared.notifier.send(&format!(
+        "STOPPING=1\n{}",
+        notify::status(&format!("stopping ({signal})"))
+    ));
+    let told = shared.shutdown_all("gateway stopping", None);
+    drain(shared);
+    log::info!("stopped ({told} clients notified)");
+    std::process::exit(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_drops_only_the_one_shot_flags() {
+        let args = ["--dev", "--reset", "--port", "19001", "--force", "-v"].map(OsString::from);
+        let kept = restart_args(args.into_iter());
+        assert_eq!(kept, ["--dev", "--port", "19001", "-v"].map(OsString::from));
+    }
+}
