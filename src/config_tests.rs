@@ -1070,3 +1070,38 @@ fn client_reports_an_unreadable_token_file_and_a_broken_config() {
     let msg = config_err(client(&client_args(&dir), &[]));
     assert!(msg.starts_with(&format!("{}:1:", path.display())), "{msg}");
 }
+
+#[test]
+fn reload_and_restart_settings_default_and_parse() {
+    let dir = TempDir::new();
+    let minimal = dir.write("min.json", MINIMAL_CONFIG);
+    let s = run(&run_args(&dir, Some(&minimal)), &[]).expect("minimal config");
+    assert_eq!(s.reload_mode, ReloadMode::Hybrid);
+    assert_eq!(s.reload_debounce_ms, DEFAULT_DEBOUNCE_MS);
+    assert!(!s.restart_enabled);
+    let text = r#"{"gateway":{"mode":"local","reload":{"mode":"off","debounceMs":0}},
+                  "commands":{"restart":true}}"#;
+    let path = dir.write("set.json", text);
+    let s = run(&run_args(&dir, Some(&path)), &[]).expect("reload settings");
+    assert_eq!((s.reload_mode, s.reload_debounce_ms), (ReloadMode::Off, 0));
+    assert!(s.restart_enabled);
+    let cases = [
+        (
+            r#"{"gateway":{"mode":"local","reload":{"mode":"soft"}}}"#,
+            "unknown variant 'soft', expected one of 'off', 'hot', 'restart', 'hybrid'",
+        ),
+        (
+            r#"{"gateway":{"mode":"local","reload":{"debounceMs":60001}}}"#,
+            "'gateway.reload.debounceMs' must be at most 60000",
+        ),
+        (
+            r#"{"gateway":{"mode":"local"},"commands":{"restart":"yes"}}"#,
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+    ];
+    for (text, want) in cases {
+        let path = dir.write("bad.json", text);
+        let msg = config_err(run(&run_args(&dir, Some(&path)), &[]));
+        assert!(msg.contains(want), "got '{msg}', want '{want}'");
+    }
+}
