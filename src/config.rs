@@ -245,6 +245,33 @@ fn port(loc: &Location, env: Env, file: Option<u16>) -> Result<u16, Error> {
     Ok(file.unwrap_or(if loc.dev { DEV_PORT } else { DEFAULT_PORT }))
 }
 
+/// `--verbose` (debug) > `CLAWGATE_LOG_LEVEL` > `OPENCLAW_LOG_LEVEL` >
+/// `logging.level` > info.
+fn log_level(
+    verbose: bool,
+    env: Env,
+    file: Option<log::LevelFilter>,
+) -> Result<log::LevelFilter, Error> {
+    if verbose {
+        return Ok(log::LevelFilter::Debug);
+    }
+    for name in ["CLAWGATE_LOG_LEVEL", "OPENCLAW_LOG_LEVEL"] {
+        if let Some(v) = var(env, name) {
+            return match v.trim().to_ascii_lowercase().as_str() {
+                "error" => Ok(log::LevelFilter::Error),
+                "warn" => Ok(log::LevelFilter::Warn),
+                "info" => Ok(log::LevelFilter::Info),
+                "debug" => Ok(log::LevelFilter::Debug),
+                "trace" => Ok(log::LevelFilter::Trace),
+                _ => Err(Error::config(format!(
+                    "{name}: invalid level '{v}': expected one of error, warn, info, debug, trace"
+                ))),
+            };
+        }
+    }
+    Ok(file.unwrap_or(log::LevelFilter::Info))
+}
+
 // ---- secrets ----------------------------------------------------------------
 
 struct Secret {
@@ -480,10 +507,7 @@ pub fn resolve_run(args: &RunArgs, env: Env) -> Result<Settings, Error> {
     let (bind, bind_host) = resolve_bind(args, &config_path, &file)?;
     let exposed = is_exposed(bind, bind_host).then_some(bind);
     let auth = resolve_auth(args, env, &config_path, &file, exposed)?;
-    let level = match (args.verbose, file.log_level) {
-        (true, _) => log::LevelFilter::Debug,
-        (false, level) => level.unwrap_or(log::LevelFilter::Info),
-    };
+    let level = log_level(args.verbose, env, file.log_level)?;
     Ok(Settings {
         config_path,
         config_raw: file.raw,

@@ -81,6 +81,7 @@ Environment (flags win over these, these over the config file):
   CLAWGATE_STATE_DIR         State directory
   CLAWGATE_GATEWAY_TOKEN     Token
   CLAWGATE_GATEWAY_PASSWORD  Password
+  CLAWGATE_LOG_LEVEL         Log level: error, warn, info, debug, trace
 Each OPENCLAW_* name (OPENCLAW_GATEWAY_PORT, ...) is read when the
 CLAWGATE_* one is unset.
 ";
