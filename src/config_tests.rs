@@ -931,15 +931,24 @@ fn logging_comes_from_flags_then_file() {
         }
     );
     assert!(s.reset && s.force && !s.dev);
-    let s = run(&run_args(&dir, Some(&config)), &[("CLAWGATE_LOG_LEVEL", "Trace")]);
+    let s = run(
+        &run_args(&dir, Some(&config)),
+        &[("CLAWGATE_LOG_LEVEL", "Trace")],
+    );
     assert_eq!(s.expect("env level").log.level, log::LevelFilter::Trace);
-    let s = run(&run_args(&dir, Some(&config)), &[("OPENCLAW_LOG_LEVEL", "error")]);
+    let s = run(
+        &run_args(&dir, Some(&config)),
+        &[("OPENCLAW_LOG_LEVEL", "error")],
+    );
     assert_eq!(s.expect("env level").log.level, log::LevelFilter::Error);
     let msg = config_err(run(
         &run_args(&dir, Some(&config)),
         &[("CLAWGATE_LOG_LEVEL", "loud")],
     ));
-    assert!(msg.starts_with("CLAWGATE_LOG_LEVEL: invalid level 'loud'"), "{msg}");
+    assert!(
+        msg.starts_with("CLAWGATE_LOG_LEVEL: invalid level 'loud'"),
+        "{msg}"
+    );
 }
 
 // ---- clients ------------------------------------------------------------------------

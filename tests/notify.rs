@@ -67,3 +67,35 @@ fn without_notify_socket_the_gateway_runs_as_usual() {
     let (mut ws, _) = gw.client();
     assert_eq!(ws.call("health", None)["ok"], true);
 }
+
+#[test]
+fn reload_and_restart_are_announced_as_reloading_then_ready() {
+    let dir = TempDir::new();
+    let path = dir.path().join("notify.sock");
+    let rx = UnixDatagram::bind(&path).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let socket = path.to_str().unwrap().to_string();
+    let gw = Gateway::with(Opts {
+        config: Some(r#"{"gateway":{"mode":"local"},"commands":{"restart":true}}"#),
+        env: &[("NOTIFY_SOCKET", &socket)],
+        ..Opts::default()
+    });
+    wait_for(&rx, "READY=1");
+    let cfg = gw.home.path().join("clawgate.json");
+    std::fs::write(
+        &cfg,
+        r#"{"gateway":{"mode":"local","tickIntervalMs":5000},"commands":{"restart":true}}"#,
+    )
+    .unwrap();
+    gw.signal("HUP");
+    let reloading = wait_for(&rx, "RELOADING=1");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    wait_for(&rx, "READY=1");
+    // The restarted process is the same PID and says READY=1 again.
+    gw.signal("USR1");
+    let restarting = wait_for(&rx, "RELOADING=1");
+    assert!(restarting.contains("STATUS=restarting"), "{restarting}");
+    let ready = wait_for(&rx, "READY=1");
+    assert!(ready.contains(&format!("MAINPID={}", gw.pid())), "{ready}");
+}
