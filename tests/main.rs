@@ -10,4 +10,6 @@ mod man;
 mod notify;
 mod openclaw;
 mod protocol;
+mod service;
+mod service_status;
 mod startup;
