@@ -239,7 +239,10 @@ pub fn run(args: &ServiceArgs) -> Result<Output, Error> {
     let env = |k: &str| std::env::var(k).ok();
     let host = Host::from_env(&env);
     let installing = args.action == ServiceAction::Install;
-    let svc = pick(&host, args.init, args.scope, installing)?;
+    let svc = match pick(&host, args.init, args.scope, installing) {
+        Ok(svc) => svc,
+        Err(e) => return report::early_failure(args.action, e, args.json),
+    };
     let mut report = Report::new(args.action, svc.init, svc.scope, svc.name());
     let result = match args.action {
         ServiceAction::Install => install::install(&host, &svc, args, &mut report),

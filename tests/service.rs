@@ -338,6 +338,12 @@ fn install_fails_before_writing_without_a_service_manager() {
         "{}",
         text(&out.stderr)
     );
+    let v = json(&host.run(&["install", "--json"]));
+    assert_eq!((v["ok"].as_bool(), v["init"].as_str()), (Some(false), None));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("no service manager found"));
     let host = ServiceHost::systemd();
     let mut cmd = host.command(&["install", "--system"]);
     cmd.env("PATH", host.dir.path().join("empty"));
@@ -579,7 +585,7 @@ fn start_without_an_installed_service_points_at_install() {
     let out = host.run(&["start", "--system"]);
     assert_eq!(out.status.code(), Some(1));
     let want = format!(
-        "clawgate: clawgate is not installed as a systemd system service ('{}' does not exist): run 'clawgate install' first\n",
+        "clawgate: the systemd system service is not installed ('{}' does not exist): run 'clawgate install' first\n",
         system_unit(&host).display()
     );
     assert_eq!(text(&out.stderr), want);

@@ -69,7 +69,7 @@ pub fn control(
     let kind = report.kind();
     if !svc.installed() {
         return Err(Error::runtime(format!(
-            "clawgate is not installed as a {kind} ('{}' does not exist): run 'clawgate install' first",
+            "the {kind} is not installed ('{}' does not exist): run 'clawgate install' first",
             svc.file.display()
         )));
     }

@@ -186,6 +186,26 @@ impl Report {
     }
 }
 
+/// A command that failed before it knew which service to act on (no
+/// service manager, no HOME): with `--json`, the report's shape with
+/// nothing in it, so scripts parse one shape either way.
+pub fn early_failure(action: ServiceAction, e: Error, json_out: bool) -> Result<Output, Error> {
+    if !json_out {
+        return Err(e);
+    }
+    let v = json!({
+        "ok": false, "action": action.as_str(), "init": null, "scope": null,
+        "service": null, "summary": "", "changed": false, "files": [],
+        "commands": [], "warnings": [],
+        "error": {"message": e.to_string(), "exitCode": e.exit_code()},
+    });
+    Ok(Output {
+        text: pretty(&v),
+        code: e.exit_code(),
+        notes: vec![e.to_string()],
+    })
+}
+
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
