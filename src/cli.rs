@@ -6,167 +6,36 @@
 //! `validate` checks how the flags combine and builds the `Command` that
 //! `main` dispatches. Nothing here reads the environment, touches a file or
 //! prints: defaults that depend on the environment or the config belong to
-//! `config`, and only `main` writes to the terminal. The help texts are
-//! hand-written and live here too, so the flag table, the parser and the
-//! help can be checked against each other (and against `man/clawgate.1` by
+//! `config`, and only `main` writes to the terminal. The typed results
+//! live in `args`; the help texts are hand-written in `help`, and the flag
+//! tables here are checked against both (and against `man/clawgate.1` by
 //! the integration tests).
 
+mod args;
+mod values;
+
 use std::ffi::OsString;
-use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::str::FromStr;
 
 use crate::error::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindMode {
-    Loopback,
-    Lan,
-    Tailnet,
-    Auto,
-    Custom,
-}
-
-impl BindMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BindMode::Loopback => "loopback",
-            BindMode::Lan => "lan",
-            BindMode::Tailnet => "tailnet",
-            BindMode::Auto => "auto",
-            BindMode::Custom => "custom",
-        }
-    }
-}
-
-/// The error is the reason only, so that both the flag parser and the config
-/// loader can put their own subject in front of it.
-impl FromStr for BindMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<BindMode, String> {
-        match s {
-            "loopback" => Ok(BindMode::Loopback),
-            "lan" => Ok(BindMode::Lan),
-            "tailnet" => Ok(BindMode::Tailnet),
-            "auto" => Ok(BindMode::Auto),
-            "custom" => Ok(BindMode::Custom),
-            _ => Err("expected one of loopback, lan, tailnet, auto, custom".into()),
-        }
-    }
-}
-
-impl fmt::Display for BindMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    Token,
-    Password,
-    None,
-}
-
-impl AuthMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::Token => "token",
-            AuthMode::Password => "password",
-            AuthMode::None => "none",
-        }
-    }
-}
-
-impl FromStr for AuthMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<AuthMode, String> {
-        match s {
-            "token" => Ok(AuthMode::Token),
-            "password" => Ok(AuthMode::Password),
-            "none" => Ok(AuthMode::None),
-            _ => Err("expected one of token, password, none".into()),
-        }
-    }
-}
-
-impl fmt::Display for AuthMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Where the gateway's files are: shared by `run` and the client commands,
-/// so that `clawgate call` finds the same port and generated token as the
-/// `clawgate run` it talks to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Location {
-    pub config: Option<PathBuf>,
-    pub state_dir: Option<PathBuf>,
-    pub dev: bool,
-    pub profile: Option<String>,
-    pub port: Option<u16>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunArgs {
-    pub location: Location,
-    pub bind: Option<BindMode>,
-    pub bind_host: Option<IpAddr>,
-    pub auth: Option<AuthMode>,
-    pub token: Option<String>,
-    pub password: Option<String>,
-    pub allow_unconfigured: bool,
-    pub reset: bool,
-    pub force: bool,
-    pub verbose: bool,
-    pub json_logs: bool,
-}
-
-/// Options every client command takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientArgs {
-    pub location: Location,
-    pub url: Option<String>,
-    pub token: Option<String>,
-    pub password: Option<String>,
-    /// Milliseconds; default 10000.
-    pub timeout_ms: u64,
-    pub json: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallArgs {
-    pub client: ClientArgs,
-    pub method: String,
-    /// The `--params` JSON text, parsed and validated as a JSON value.
-    pub params: Option<serde_json::Value>,
-    pub expect_final: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusArgs {
-    pub client: ClientArgs,
-    pub no_probe: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Run(RunArgs),
-    Call(CallArgs),
-    Health(ClientArgs),
-    Status(StatusArgs),
-    Probe(ClientArgs),
-    /// Help text to print on stdout (exit 0); it ends with a newline.
-    Help(String),
-    Version,
-}
+pub use args::*;
+use values::{ip_addr, limit, params, port, profile, secret, switch, timeout, url, value};
 
 /// The subcommands, in the order the top-level help lists them.
-pub const COMMANDS: &[&str] = &["run", "call", "health", "status", "probe"];
+pub const COMMANDS: &[&str] = &[
+    "run",
+    "call",
+    "health",
+    "status",
+    "probe",
+    "logs",
+    "install",
+    "uninstall",
+    "start",
+    "stop",
+    "restart",
+];
 
 /// How long a client command waits for the gateway, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -188,6 +57,17 @@ const RUN_FLAGS: &[&str] = &[
     "json",
 ];
 const CLIENT_FLAGS: &[&str] = &["url", "token", "password", "timeout", "json"];
+const LOGS_FLAGS: &[&str] = &["follow", "limit"];
+/// `uninstall`, `start`, `stop` and `restart`: which service, and how to
+/// report.
+const SERVICE_FLAGS: &[&str] = &["system", "user", "init", "json"];
+/// `install` also takes what to write: the port and token of the service.
+const INSTALL_FLAGS: &[&str] = &["port", "token", "force"];
+
+/// What the first `clawgate logs` read returns unless `--limit` says.
+pub const DEFAULT_LOGS_LIMIT: usize = 200;
+/// `logs.tail` never returns more lines than this (the gateway clamps too).
+const MAX_LOGS_LIMIT: usize = crate::logtail::TAIL_MAX_LIMIT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sub {
@@ -196,11 +76,29 @@ enum Sub {
     Health,
     Status,
     Probe,
+    Logs,
+    Install,
+    Uninstall,
+    Start,
+    Stop,
+    Restart,
 }
 
 impl Sub {
     /// In the order of `COMMANDS`, so that list stays the one source of names.
-    const ALL: [Sub; 5] = [Sub::Run, Sub::Call, Sub::Health, Sub::Status, Sub::Probe];
+    const ALL: [Sub; 11] = [
+        Sub::Run,
+        Sub::Call,
+        Sub::Health,
+        Sub::Status,
+        Sub::Probe,
+        Sub::Logs,
+        Sub::Install,
+        Sub::Uninstall,
+        Sub::Start,
+        Sub::Stop,
+        Sub::Restart,
+    ];
 
     fn from_name(name: &str) -> Option<Sub> {
         let i = COMMANDS.iter().position(|c| *c == name)?;
@@ -212,15 +110,28 @@ impl Sub {
     }
 
     fn accepts(self, flag: &str) -> bool {
-        let own: &[&str] = match self {
-            Sub::Run => RUN_FLAGS,
-            Sub::Call => &["params", "expect-final"],
-            Sub::Status => &["no-probe"],
-            Sub::Health | Sub::Probe => &[],
+        let tables: &[&[&str]] = match self {
+            Sub::Run => &[LOCATION_FLAGS, RUN_FLAGS],
+            Sub::Call => &[LOCATION_FLAGS, CLIENT_FLAGS, &["params", "expect-final"]],
+            Sub::Status => &[LOCATION_FLAGS, CLIENT_FLAGS, &["no-probe"]],
+            Sub::Health | Sub::Probe => &[LOCATION_FLAGS, CLIENT_FLAGS],
+            Sub::Logs => &[LOCATION_FLAGS, CLIENT_FLAGS, LOGS_FLAGS],
+            // The service's files are at fixed places: no location flags.
+            Sub::Install => &[SERVICE_FLAGS, INSTALL_FLAGS],
+            Sub::Uninstall | Sub::Start | Sub::Stop | Sub::Restart => &[SERVICE_FLAGS],
         };
-        LOCATION_FLAGS.contains(&flag)
-            || own.contains(&flag)
-            || (self != Sub::Run && CLIENT_FLAGS.contains(&flag))
+        tables.iter().any(|t| t.contains(&flag))
+    }
+
+    fn service_action(self) -> Option<ServiceAction> {
+        Some(match self {
+            Sub::Install => ServiceAction::Install,
+            Sub::Uninstall => ServiceAction::Uninstall,
+            Sub::Start => ServiceAction::Start,
+            Sub::Stop => ServiceAction::Stop,
+            Sub::Restart => ServiceAction::Restart,
+            _ => return None,
+        })
     }
 }
 
@@ -245,6 +156,11 @@ struct Raw {
     json: bool,
     expect_final: bool,
     no_probe: bool,
+    follow: bool,
+    limit: Option<usize>,
+    system: bool,
+    user: bool,
+    init: Option<Init>,
 }
 
 /// How phase one ended. `--help` and `--version` stop parsing and skip phase
@@ -382,89 +298,14 @@ fn set_flag(raw: &mut Raw, name: &str, parser: &mut lexopt::Parser) -> Result<bo
         "json" => raw.json = switch(parser, name)?,
         "expect-final" => raw.expect_final = switch(parser, name)?,
         "no-probe" => raw.no_probe = switch(parser, name)?,
+        "follow" => raw.follow = switch(parser, name)?,
+        "limit" => raw.limit = Some(value(parser, name, limit)?),
+        "system" => raw.system = switch(parser, name)?,
+        "user" => raw.user = switch(parser, name)?,
+        "init" => raw.init = Some(value(parser, name, str::parse)?),
         _ => return Ok(false),
     }
     Ok(true)
-}
-
-/// A flag without a value; `--dev=yes` is refused rather than ignored.
-fn switch(parser: &mut lexopt::Parser, name: &str) -> Result<bool, Error> {
-    match parser.optional_value() {
-        None => Ok(true),
-        Some(v) => {
-            let v = v.to_string_lossy();
-            Err(Error::usage(format!(
-                "option '--{name}' takes no value (got '{v}')"
-            )))
-        }
-    }
-}
-
-/// Read a flag's value and convert it; `convert` gives only the reason, and
-/// the message names the value and the flag.
-fn value<T>(
-    parser: &mut lexopt::Parser,
-    name: &str,
-    convert: impl FnOnce(&str) -> Result<T, String>,
-) -> Result<T, Error> {
-    let v = parser.value()?;
-    let invalid =
-        |v: &str, why: &str| Error::usage(format!("invalid value '{v}' for '--{name}': {why}"));
-    let text = v
-        .to_str()
-        .ok_or_else(|| invalid(&v.to_string_lossy(), "not valid UTF-8"))?;
-    convert(text).map_err(|why| invalid(text, &why))
-}
-
-fn port(s: &str) -> Result<u16, String> {
-    s.parse()
-        .map_err(|_| "expected a port number from 0 to 65535".into())
-}
-
-fn ip_addr(s: &str) -> Result<IpAddr, String> {
-    s.parse()
-        .map_err(|_| "expected a numeric IPv4 or IPv6 address".into())
-}
-
-/// Profile names become part of a directory name (`~/.clawgate-NAME`), so
-/// nothing that could climb out of the home directory gets through.
-fn profile(s: &str) -> Result<String, String> {
-    let ok = (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err("expected 1 to 64 letters, digits, '-' or '_'".into())
-    }
-}
-
-/// An empty secret would silently mean "no auth", so it is refused.
-fn secret(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        Err("must not be empty".into())
-    } else {
-        Ok(s.to_owned())
-    }
-}
-
-fn url(s: &str) -> Result<String, String> {
-    if s.starts_with("ws://") || s.starts_with("wss://") {
-        Ok(s.to_owned())
-    } else {
-        Err("expected a ws:// or wss:// URL".into())
-    }
-}
-
-fn timeout(s: &str) -> Result<u64, String> {
-    match s.parse::<u64>() {
-        Ok(ms) if ms > 0 => Ok(ms),
-        _ => Err("expected a number of milliseconds greater than 0".into()),
-    }
-}
-
-fn params(s: &str) -> Result<serde_json::Value, String> {
-    serde_json::from_str(s).map_err(|e| format!("not valid JSON: {e}"))
 }
 
 /// Phase two: how the flags combine.
@@ -500,6 +341,66 @@ fn validate(sub: Sub, mut raw: Raw) -> Result<Command, Error> {
             no_probe: raw.no_probe,
         })),
         Sub::Probe => client_args(&mut raw).map(Command::Probe),
+        Sub::Logs => Ok(Command::Logs(LogsArgs {
+            client: client_args(&mut raw)?,
+            follow: raw.follow,
+            limit: raw.limit.unwrap_or(DEFAULT_LOGS_LIMIT),
+        })),
+        Sub::Install | Sub::Uninstall | Sub::Start | Sub::Stop | Sub::Restart => {
+            let action = sub.service_action().expect("a service command");
+            service_args(action, raw).map(Command::Service)
+        }
+    }
+}
+
+fn service_args(action: ServiceAction, raw: Raw) -> Result<ServiceArgs, Error> {
+    let scope = match (raw.system, raw.user) {
+        (true, true) => {
+            return Err(Error::usage(
+                "'--system' and '--user' cannot be used together",
+            ))
+        }
+        (true, false) => Some(Scope::System),
+        (false, true) => Some(Scope::User),
+        (false, false) => None,
+    };
+    if raw.init == Some(Init::Procd) && scope == Some(Scope::User) {
+        return Err(Error::usage(
+            "'--user' needs systemd: procd only runs system services",
+        ));
+    }
+    if raw.location.port == Some(0) {
+        // Port 0 is "any free port", a different one at every start.
+        return Err(Error::usage(
+            "invalid value '0' for '--port': a service needs a fixed port from 1 to 65535",
+        ));
+    }
+    if let Some(t) = &raw.token {
+        service_token(t)?;
+    }
+    Ok(ServiceArgs {
+        action,
+        scope,
+        init: raw.init,
+        port: raw.location.port,
+        token: raw.token,
+        force: raw.force,
+        json: raw.json,
+    })
+}
+
+/// The token goes into `gateway.env`, which systemd's `EnvironmentFile=`
+/// and the procd script's `env` parse with quoting rules of their own:
+/// only characters that mean nothing to either get through, so the
+/// gateway sees exactly the token that was typed.
+fn service_token(t: &str) -> Result<(), Error> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "._~+/=:@%,-".contains(c);
+    if t.chars().all(safe) {
+        Ok(())
+    } else {
+        Err(Error::usage(
+            "invalid value for '--token': a service token may hold only letters, digits and ._~+/=:@%,- (for example the output of 'openssl rand -hex 32')",
+        ))
     }
 }
 

@@ -69,6 +69,26 @@ foo                             => unknown command 'foo' (see 'clawgate --help')
 help foo                        => unknown command 'foo' (see 'clawgate --help')
 gateway gateway                 => unknown command 'gateway' (see 'clawgate --help')
 help run call                   => unexpected argument 'call' for 'clawgate help'
+install --system --user         => '--system' and '--user' cannot be used together
+stop --user --system            => '--system' and '--user' cannot be used together
+install --init upstart          => invalid value 'upstart' for '--init': expected systemd or procd
+start --init                    => missing argument for option '--init'
+install --init procd --user     => '--user' needs systemd: procd only runs system services
+install --port 0                => invalid value '0' for '--port': a service needs a fixed port from 1 to 65535
+install --token a\"b             => invalid value for '--token': a service token may hold only letters, digits and ._~+/=:@%,- (for example the output of 'openssl rand -hex 32')
+install --token=                => invalid value '' for '--token': must not be empty
+install --system=yes            => option '--system' takes no value (got 'yes')
+install --state-dir /x          => unknown option '--state-dir' for 'clawgate install'
+install --password p            => unknown option '--password' for 'clawgate install'
+uninstall --force               => unknown option '--force' for 'clawgate uninstall'
+start --port 1                  => unknown option '--port' for 'clawgate start'
+restart --token t               => unknown option '--token' for 'clawgate restart'
+stop now                        => unexpected argument 'now' for 'clawgate stop'
+logs --limit 0                  => invalid value '0' for '--limit': expected a number of lines from 1 to 5000
+logs --limit 5001               => invalid value '5001' for '--limit': expected a number of lines from 1 to 5000
+logs --follow=1                 => option '--follow' takes no value (got '1')
+logs --system                   => unknown option '--system' for 'clawgate logs'
+status --follow                 => unknown option '--follow' for 'clawgate status'
 ";
 
 #[test]
@@ -220,6 +240,73 @@ fn other_client_commands() {
     assert_eq!(s.client.location.port, Some(9));
 }
 
+fn service(args: &str) -> ServiceArgs {
+    match ok(args) {
+        Command::Service(s) => s,
+        other => panic!("'{args}' gave {other:?}"),
+    }
+}
+
+#[test]
+fn service_commands_take_scope_init_and_install_options() {
+    let s = service("install");
+    let want = ServiceArgs {
+        action: ServiceAction::Install,
+        scope: None,
+        init: None,
+        port: None,
+        token: None,
+        force: false,
+        json: false,
+    };
+    assert_eq!(s, want);
+    let s = service(
+        "gateway install --system --init systemd --port 8080 --token t0k/EN= --force --json",
+    );
+    let want = ServiceArgs {
+        scope: Some(Scope::System),
+        init: Some(Init::Systemd),
+        port: Some(8080),
+        token: Some("t0k/EN=".into()),
+        force: true,
+        json: true,
+        ..want
+    };
+    assert_eq!(s, want);
+    assert_eq!(service("install --init procd").init, Some(Init::Procd));
+    assert_eq!(
+        service("install --init procd --system").scope,
+        Some(Scope::System)
+    );
+    for (word, action) in [
+        ("uninstall", ServiceAction::Uninstall),
+        ("start", ServiceAction::Start),
+        ("stop", ServiceAction::Stop),
+        ("restart", ServiceAction::Restart),
+    ] {
+        let s = service(&format!("{word} --user --json"));
+        assert_eq!(
+            (s.action, s.scope, s.json, s.action.as_str()),
+            (action, Some(Scope::User), true, word)
+        );
+    }
+}
+
+#[test]
+fn logs_takes_follow_limit_and_the_client_options() {
+    let want = LogsArgs {
+        client: client(false, false),
+        follow: false,
+        limit: DEFAULT_LOGS_LIMIT,
+    };
+    assert_eq!(ok("logs"), Command::Logs(want));
+    let Command::Logs(l) = ok("gateway logs --follow --limit 5000 --json --dev --timeout 9") else {
+        panic!("not logs")
+    };
+    assert!(l.follow && l.client.json && l.client.location.dev);
+    assert_eq!((l.limit, l.client.timeout_ms), (5000, 9));
+}
+
 #[test]
 fn help_and_version_win_anywhere() {
     assert_eq!(ok("--help"), Command::Help(help_text(None)));
@@ -257,7 +344,15 @@ fn flags_in(text: &str) -> Vec<&str> {
 
 #[test]
 fn each_help_documents_exactly_the_flags_its_command_takes() {
-    let all: Vec<&str> = [LOCATION_FLAGS, RUN_FLAGS, CLIENT_FLAGS].concat();
+    let all: Vec<&str> = [
+        LOCATION_FLAGS,
+        RUN_FLAGS,
+        CLIENT_FLAGS,
+        LOGS_FLAGS,
+        SERVICE_FLAGS,
+        INSTALL_FLAGS,
+    ]
+    .concat();
     let all = [all.as_slice(), &["params", "expect-final", "no-probe"]].concat();
     for cmd in COMMANDS {
         let sub = Sub::from_name(cmd).expect("COMMANDS are known");
@@ -284,7 +379,16 @@ fn each_help_documents_exactly_the_flags_its_command_takes() {
 fn every_flag_in_the_table_is_parsed() {
     let mut raw = Raw::default();
     let call_status = ["params", "expect-final", "no-probe"];
-    for flag in [LOCATION_FLAGS, RUN_FLAGS, CLIENT_FLAGS, &call_status].concat() {
+    let tables = [
+        LOCATION_FLAGS,
+        RUN_FLAGS,
+        CLIENT_FLAGS,
+        LOGS_FLAGS,
+        SERVICE_FLAGS,
+        INSTALL_FLAGS,
+        &call_status,
+    ];
+    for flag in tables.concat() {
         let mut parser = lexopt::Parser::from_args(["1"]);
         let known = set_flag(&mut raw, flag, &mut parser);
         assert!(!matches!(known, Ok(false)), "--{flag} is not parsed");

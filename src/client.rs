@@ -1,10 +1,14 @@
-//! The client commands: `call`, `health`, `status` and `probe`.
+//! The client commands: `call`, `health`, `status`, `probe` and `logs`.
 //!
 //! Each opens one WebSocket to a gateway, answers the challenge with
 //! `connect`, makes its requests and closes, all under one deadline
 //! (`--timeout`). Start-up does no more than resolve the target, so
 //! `clawgate call health` costs a few milliseconds on loopback. Nothing here
-//! prints: results come back as text for `main` to print.
+//! prints: results come back as text for `main` to print (`logs --follow`
+//! hands each batch of lines to a callback `main` gives it).
+
+mod logs;
+mod status;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -14,21 +18,87 @@ use serde_json::{json, Value};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-use crate::cli::{CallArgs, ClientArgs, StatusArgs};
+use crate::cli::{CallArgs, ClientArgs};
 use crate::config::{self, ClientTarget};
 use crate::error::Error;
 use crate::protocol;
 use crate::state::VERSION;
 use crate::sys;
 
+pub use logs::logs;
+pub use status::status;
+
 /// What a command prints on stdout, and its exit status.
 pub struct Output {
     pub text: String,
     pub code: i32,
+    /// Lines for stderr (warnings, or the error of a command that still
+    /// has a report to show); `main` prints each as `clawgate: <note>`.
+    pub notes: Vec<String>,
+}
+
+impl Output {
+    fn new(text: String, code: i32) -> Output {
+        Output {
+            text,
+            code,
+            notes: Vec::new(),
+        }
+    }
 }
 
 fn env(k: &str) -> Option<String> {
     std::env::var(k).ok()
+}
+
+/// Where a client command connects, and with what. On top of
+/// `config::resolve_client`: someone with no gateway of their own (no
+/// location flags or variables, no `~/.clawgate/clawgate.json`) on a host
+/// with an installed system service reaches that service; and the token
+/// an install put in `gateway.env` beside the config is used the way the
+/// service uses it, ahead of the config's and the generated one.
+fn resolve(args: &ClientArgs) -> Result<ClientTarget, Error> {
+    let loc = &args.location;
+    let located = args.url.is_some()
+        || loc.config.is_some()
+        || loc.state_dir.is_some()
+        || loc.dev
+        || loc.profile.is_some()
+        || [
+            "CLAWGATE_CONFIG_PATH",
+            "OPENCLAW_CONFIG_PATH",
+            "CLAWGATE_STATE_DIR",
+            "OPENCLAW_STATE_DIR",
+        ]
+        .iter()
+        .any(|k| env(k).is_some_and(|v| !v.is_empty()));
+    let mut args = args.clone();
+    if !located {
+        let own = config::state_dir(loc, &env).map(|d| d.join(config::CONFIG_FILE));
+        if own.is_ok_and(|p| !p.exists()) {
+            if let Some((config, state)) = crate::service::client_location(&env) {
+                args.location.config = Some(config);
+                args.location.state_dir = Some(state);
+            }
+        }
+    }
+    let mut target = config::resolve_client(&args, &env)?;
+    let chosen_by_user = !matches!(target.secret_source, "config" | "token file" | "none");
+    if args.url.is_some() || chosen_by_user || target.password.is_some() {
+        return Ok(target);
+    }
+    let env_file = target
+        .config_path
+        .parent()
+        .map(|dir| dir.join("gateway.env"));
+    let token = env_file
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| crate::service::token_in_env_file(&text));
+    if let Some(token) = token {
+        target.token = Some(token);
+        target.secret_source = "gateway.env";
+    }
+    Ok(target)
 }
 
 /// An answer from the gateway that is not a success.
@@ -75,7 +145,7 @@ struct Session {
 }
 
 pub fn call(args: &CallArgs) -> Result<Output, Error> {
-    let target = config::resolve_client(&args.client, &env)?;
+    let target = resolve(&args.client)?;
     // Least privilege, like the stock CLI: the one scope the method needs.
     let scope = protocol::required_scope(&args.method).unwrap_or(protocol::SCOPE_READ);
     let hello = Hello {
@@ -88,24 +158,21 @@ pub fn call(args: &CallArgs) -> Result<Output, Error> {
         r
     });
     Ok(match result {
-        Ok(payload) if args.client.json => Output {
-            text: pretty(&payload),
-            code: 0,
-        },
-        Ok(payload) => Output {
-            text: format!(
+        Ok(payload) if args.client.json => Output::new(pretty(&payload), 0),
+        Ok(payload) => Output::new(
+            format!(
                 "Gateway call: {}\n{}",
                 args.method,
                 indent(&pretty(&payload))
             ),
-            code: 0,
-        },
+            0,
+        ),
         Err(f) => fail(&f, args.client.json)?,
     })
 }
 
 pub fn health(args: &ClientArgs) -> Result<Output, Error> {
-    let target = config::resolve_client(args, &env)?;
+    let target = resolve(args)?;
     let hello = Hello {
         mode: "cli",
         scopes: vec![protocol::SCOPE_READ.to_string()],
@@ -116,10 +183,7 @@ pub fn health(args: &ClientArgs) -> Result<Output, Error> {
         r
     });
     Ok(match result {
-        Ok(p) if args.json => Output {
-            text: pretty(&p),
-            code: 0,
-        },
+        Ok(p) if args.json => Output::new(pretty(&p), 0),
         Ok(p) => {
             let ok = p["ok"].as_bool().unwrap_or(false);
             let mut text = format!(
@@ -131,10 +195,7 @@ pub fn health(args: &ClientArgs) -> Result<Output, Error> {
             if channels == 0 {
                 text.push_str("Channels: none configured\n");
             }
-            Output {
-                text: text.trim_end().to_string(),
-                code: if ok { 0 } else { 1 },
-            }
+            Output::new(text.trim_end().to_string(), if ok { 0 } else { 1 })
         }
         Err(f) => fail(&f, args.json)?,
     })
@@ -144,136 +205,19 @@ pub fn health(args: &ClientArgs) -> Result<Output, Error> {
 /// status; people get one line on stderr.
 fn fail(f: &Failure, json_out: bool) -> Result<Output, Error> {
     if json_out {
-        eprint_error(&f.message());
         Ok(Output {
             text: pretty(&f.json()),
             code: 1,
+            notes: vec![f.message()],
         })
     } else {
         Err(Error::runtime(f.message()))
     }
 }
 
-/// `main` is the only printer of results; a `--json` error still needs a
-/// human line on stderr, written through the same helper main uses.
-fn eprint_error(msg: &str) {
-    crate::print_error(&Error::runtime(msg));
-}
-
-pub fn status(args: &StatusArgs) -> Result<Output, Error> {
-    let c = &args.client;
-    let target = config::resolve_client(c, &env)?;
-    let lock = lock_state(&target);
-    let probe = (!args.no_probe).then(|| probe_hello(&target, c));
-    let reachable = probe.as_ref().is_none_or(|p| p["ok"] == true);
-    let report = json!({
-        "url": target.url,
-        "config": {
-            "path": target.config_path.display().to_string(),
-            "exists": target.config_path.exists(),
-        },
-        "stateDir": target.state_dir.display().to_string(),
-        "auth": {"source": target.secret_source},
-        "instance": lock,
-        "probe": probe,
-    });
-    let code = if reachable { 0 } else { 1 };
-    if c.json {
-        return Ok(Output {
-            text: pretty(&report),
-            code,
-        });
-    }
-    let mut t = String::from("Gateway status\n");
-    let exists = if report["config"]["exists"] == true {
-        ""
-    } else {
-        " (not found)"
-    };
-    t += &format!(
-        "  config:    {}{exists}\n",
-        report["config"]["path"].as_str().unwrap_or("")
-    );
-    t += &format!(
-        "  state dir: {}\n",
-        report["stateDir"].as_str().unwrap_or("")
-    );
-    t += &format!("  auth:      {}\n", target.secret_source);
-    t += &match lock["running"].as_bool() {
-        Some(true) => format!("  instance:  running (PID {})\n", lock["pid"]),
-        Some(false) => "  instance:  not running from this state dir\n".to_string(),
-        None => "  instance:  unknown\n".to_string(),
-    };
-    t += &match &probe {
-        None => "  probe:     skipped (--no-probe)".to_string(),
-        Some(p) if p["ok"] == true => format!(
-            "  probe:     {} ok in {} ms (server {}, protocol {}, up {})",
-            target.url,
-            p["connectMs"],
-            p["server"]["version"].as_str().unwrap_or("?"),
-            p["protocol"],
-            human_duration(p["uptimeMs"].as_u64().unwrap_or(0))
-        ),
-        Some(p) => format!(
-            "  probe:     {} unreachable: {}",
-            target.url,
-            p["error"]["message"].as_str().unwrap_or("?")
-        ),
-    };
-    Ok(Output { text: t, code })
-}
-
-/// Whether a gateway holds this state directory's instance lock.
-fn lock_state(target: &ClientTarget) -> Value {
-    let path = target.state_dir.join("gateway.lock");
-    let Ok(file) = std::fs::File::open(&path) else {
-        return json!({"running": false, "pid": null, "lockFile": path.display().to_string()});
-    };
-    match sys::try_lock_exclusive(&file) {
-        Ok(true) => json!({"running": false, "pid": null, "lockFile": path.display().to_string()}),
-        Ok(false) => {
-            let pid = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| t.trim().parse::<u32>().ok());
-            json!({"running": true, "pid": pid, "lockFile": path.display().to_string()})
-        }
-        Err(_) => json!({"running": null, "pid": null, "lockFile": path.display().to_string()}),
-    }
-}
-
-/// Connects as a probe and reports what `hello-ok` says.
-fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
-    let started = Instant::now();
-    let hello = Hello {
-        mode: "probe",
-        scopes: vec![protocol::SCOPE_READ.to_string()],
-    };
-    match open(target, args, &hello) {
-        Ok(s) => {
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            let h = s.hello.clone();
-            s.close();
-            json!({
-                "ok": true,
-                "connectMs": (ms * 10.0).round() / 10.0,
-                "protocol": h["protocol"],
-                "server": h["server"],
-                "uptimeMs": h["snapshot"]["uptimeMs"],
-                "presence": h["snapshot"]["presence"].as_array().map_or(0, Vec::len),
-                "auth": h["auth"],
-            })
-        }
-        Err(f) => {
-            let mut v = f.json();
-            v["url"] = json!(target.url);
-            v
-        }
-    }
-}
-
 /// Calls what `gateway probe` calls and reports each.
 pub fn probe(args: &ClientArgs) -> Result<Output, Error> {
-    let target = config::resolve_client(args, &env)?;
+    let target = resolve(args)?;
     let hello = Hello {
         mode: "cli",
         scopes: vec![protocol::SCOPE_READ.to_string()],
@@ -283,14 +227,12 @@ pub fn probe(args: &ClientArgs) -> Result<Output, Error> {
         Ok(s) => s,
         Err(f) => {
             let report = json!({"ok": false, "url": target.url, "error": f.json()["error"]});
-            return Ok(Output {
-                text: if args.json {
-                    pretty(&report)
-                } else {
-                    format!("Gateway probe: {} unreachable: {}", target.url, f.message())
-                },
-                code: 1,
-            });
+            let text = if args.json {
+                pretty(&report)
+            } else {
+                format!("Gateway probe: {} unreachable: {}", target.url, f.message())
+            };
+            return Ok(Output::new(text, 1));
         }
     };
     let connect_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -337,10 +279,7 @@ pub fn probe(args: &ClientArgs) -> Result<Output, Error> {
         }
         t.trim_end().to_string()
     };
-    Ok(Output {
-        text,
-        code: if all_ok { 0 } else { 1 },
-    })
+    Ok(Output::new(text, if all_ok { 0 } else { 1 }))
 }
 
 fn open(target: &ClientTarget, args: &ClientArgs, hello: &Hello) -> Result<Session, Failure> {
@@ -571,15 +510,6 @@ fn indent(s: &str) -> String {
         .join("\n")
 }
 
-fn human_duration(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {}s", s / 60, s % 60),
-        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -604,12 +534,5 @@ mod tests {
         );
         assert!(socket_addr("wss://x:1").unwrap_err().contains("wss://"));
         assert!(socket_addr("http://x:1").is_err());
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(human_duration(5_000), "5s");
-        assert_eq!(human_duration(65_000), "1m 5s");
-        assert_eq!(human_duration(7_260_000), "2h 1m");
     }
 }

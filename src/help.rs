@@ -12,6 +12,12 @@ pub fn help_text(cmd: Option<&str>) -> String {
         Some("health") => &[HELP_HEALTH, HELP_CLIENT],
         Some("status") => &[HELP_STATUS, HELP_CLIENT],
         Some("probe") => &[HELP_PROBE, HELP_CLIENT],
+        Some("logs") => &[HELP_LOGS, HELP_CLIENT],
+        Some("install") => &[HELP_INSTALL],
+        Some("uninstall") => &[HELP_UNINSTALL, HELP_SERVICE],
+        Some("start") => &[HELP_START, HELP_SERVICE],
+        Some("stop") => &[HELP_STOP, HELP_SERVICE],
+        Some("restart") => &[HELP_RESTART, HELP_SERVICE],
         _ => &[HELP_TOP],
     };
     parts.concat()
@@ -26,12 +32,18 @@ Usage: clawgate [COMMAND] [OPTIONS]
        clawgate gateway [COMMAND] [OPTIONS]
 
 Commands:
-  run     Start the gateway in the foreground (the default command)
-  call    Call one gateway method and print the result
-  health  Ask a running gateway for its health
-  status  Show which gateway the client commands reach and if it answers
-  probe   Connect, try the basic methods and report what works
-  help    Print the help of a command
+  run        Start the gateway in the foreground (the default command)
+  call       Call one gateway method and print the result
+  health     Ask a running gateway for its health
+  status     Show the service, the gateway reached and whether it answers
+  probe      Connect, try the basic methods and report what works
+  logs       Print the gateway's log file, or follow it
+  install    Install clawgate as a systemd or procd service and start it
+  uninstall  Stop and remove the service, keeping its config and state
+  start      Start the installed service
+  stop       Stop the installed service
+  restart    Restart the installed service
+  help       Print the help of a command
 
 Options:
   -h, --help     Print help; after a command, that command's help
@@ -106,13 +118,19 @@ Options:
 ";
 
 const HELP_STATUS: &str = "\
-clawgate status: show which gateway is reached and whether it answers
+clawgate status: show the service, the gateway reached and if it answers
 
 Usage: clawgate status [OPTIONS]
 
+Shows the installed service as its manager sees it (enabled, active, PID,
+restarts), the config, state directory and address the client commands
+use, and connects to the gateway there. When the service runs but the
+gateway does not answer, the last warning or error of its log is shown.
+Exits 1 when the gateway does not answer.
+
 Options:
-      --no-probe        Only show the address and where the credential
-                        comes from; do not connect
+      --no-probe        Do not connect: only show the service, the address
+                        and where the credential comes from
 ";
 
 const HELP_PROBE: &str = "\
@@ -123,6 +141,106 @@ Usage: clawgate probe [OPTIONS]
 Connects and calls health, status, system-presence and config.get.
 
 Options:
+";
+
+const HELP_LOGS: &str = "\
+clawgate logs: print the gateway's log file, or follow it
+
+Usage: clawgate logs [OPTIONS]
+
+Reads the log through the gateway (method logs.tail), so the gateway must
+write a log file: \"logging\": {\"file\": true} in its config. A service's
+output is also in 'journalctl -u clawgate' (systemd) or 'logread -e
+clawgate' (OpenWrt). With --json, each answer of logs.tail is printed as
+one line of JSON.
+
+Options:
+      --follow          Keep printing new lines (checking every second)
+                        until interrupted; survives rotation and restarts
+      --limit N         Start with the last N lines (default 200, at most
+                        5000)
+";
+
+const HELP_INSTALL: &str = "\
+clawgate install: install clawgate as a service and start it
+
+Usage: clawgate install [OPTIONS]
+
+Writes a systemd unit, or on OpenWrt a procd init script, that runs this
+binary; writes a minimal config if there is none; then enables and starts
+the service. Running it again changes nothing when nothing differs, and
+files that differ are replaced only with --force.
+
+Options:
+      --system          A system service, started at boot, with a user of
+                        its own (the default as root on a systemd host)
+      --user            A service in your systemd user instance (the
+                        default otherwise)
+      --init NAME       systemd or procd (default: procd on OpenWrt,
+                        otherwise systemd)
+      --port N          The service's port, kept in its config
+                        (default 18789)
+      --token T         Token clients must send, kept in gateway.env
+                        (mode 0600) beside the config; never printed
+      --force           Replace files that differ from what would be
+                        written (the config only to set --port)
+      --json            Print the report as JSON
+  -h, --help            Print this help
+
+Files (CLAWGATE_ROOT, when set, is put in front of each):
+  /etc/systemd/system/clawgate.service  system unit
+  /etc/clawgate/clawgate.json           config of the system service
+  /etc/clawgate/gateway.env             its token, with --token
+  /etc/init.d/clawgate                  procd init script (OpenWrt)
+A user service has ~/.config/systemd/user/clawgate.service,
+~/.clawgate/clawgate.json and ~/.clawgate/gateway.env.
+";
+
+const HELP_UNINSTALL: &str = "\
+clawgate uninstall: stop and remove the installed service
+
+Usage: clawgate uninstall [OPTIONS]
+
+Stops and disables the service and removes its unit file or init script.
+The config, token file and state directory stay (the report lists them).
+Without an installed service it says so and exits 0.
+";
+
+const HELP_START: &str = "\
+clawgate start: start the installed service
+
+Usage: clawgate start [OPTIONS]
+
+Clears a failed state first (systemctl reset-failed), so a service that
+gave up after repeated crashes starts again.
+";
+
+const HELP_STOP: &str = "\
+clawgate stop: stop the installed service
+
+Usage: clawgate stop [OPTIONS]
+";
+
+const HELP_RESTART: &str = "\
+clawgate restart: restart the installed service, or start it
+
+Usage: clawgate restart [OPTIONS]
+
+Clears a failed state first, as start does.
+";
+
+/// The options of `uninstall`, `start`, `stop` and `restart`.
+const HELP_SERVICE: &str = "
+Options:
+      --system          The system service (default: the one installed;
+                        if both are, system as root and user otherwise)
+      --user            The service in your systemd user instance
+      --init NAME       systemd or procd (default: procd on OpenWrt)
+      --json            Print the report as JSON
+  -h, --help            Print this help
+
+Each call to the service manager is bounded: one that takes more than 30
+seconds is reported as a timeout instead of hanging.
 ";
 
 /// The options every client command shares, after its own.

@@ -21,6 +21,7 @@ mod presence;
 mod procnet;
 mod protocol;
 mod server;
+mod service;
 mod state;
 mod sys;
 mod ws;
@@ -58,8 +59,23 @@ fn dispatch() -> Result<i32, Error> {
         Command::Health(args) => client::health(&args)?,
         Command::Status(args) => client::status(&args)?,
         Command::Probe(args) => client::probe(&args)?,
+        Command::Logs(args) => {
+            return client::logs(
+                &args,
+                &mut |text| {
+                    out(text, true);
+                },
+                &mut note,
+            );
+        }
+        Command::Service(args) => service::run(&args)?,
     };
-    out(&output.text, true);
+    if !output.text.is_empty() {
+        out(&output.text, true);
+    }
+    for n in &output.notes {
+        note(n);
+    }
     Ok(output.code)
 }
 
@@ -84,6 +100,11 @@ fn out(text: &str, newline: bool) -> i32 {
     }
 }
 
-pub fn print_error(e: &Error) {
-    let _ = writeln!(io::stderr(), "clawgate: {e}");
+fn print_error(e: &Error) {
+    note(&e.to_string());
+}
+
+/// One line on stderr: an error, a warning (`warning: …`) or a notice.
+fn note(msg: &str) {
+    let _ = writeln!(io::stderr(), "clawgate: {msg}");
 }

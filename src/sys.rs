@@ -482,6 +482,13 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     }
 }
 
+/// The effective user id: `install` refuses a system service to anyone
+/// but root before it writes anything.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Whether `fd` is a terminal (decides colour in log output).
 pub fn isatty(fd: i32) -> bool {
     // SAFETY: isatty only inspects the descriptor; an invalid one yields 0.

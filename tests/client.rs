@@ -1,5 +1,5 @@
-//! The client commands (`call`, `health`, `status`, `probe`) and the
-//! top-level flags, black-box against a real gateway.
+//! The client commands (`call`, `health`, `status`, `probe`, `logs`) and
+//! the top-level flags, black-box against a real gateway.
 
 use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{clawgate, free_port, run_with_timeout, text, Gateway, TempDir, BIN};
+use crate::util::{clawgate, free_port, lines_of, run_with_timeout, text, Gateway, TempDir, BIN};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -349,4 +349,107 @@ fn a_closed_stdout_pipe_exits_0_without_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+// ---- logs ---------------------------------------------------------------------
+
+const FILE_LOGGING: &str = r#"{"gateway":{"mode":"local"},"logging":{"file":true}}"#;
+
+/// Waits (bounded) for `clawgate logs` to show the start-up line, which
+/// reaches the file just after the gateway announces itself.
+fn logs_with_startup_line(gw: &Gateway, args: &[&str]) -> Output {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let out = gw.cli(args);
+        if text(&out.stdout).contains("listening on") {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no start-up line: {}",
+            text(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn logs_prints_the_last_lines_and_json_answers() {
+    let gw = Gateway::with_config(FILE_LOGGING);
+    let out = logs_with_startup_line(&gw, &["logs", "--limit", "3"]);
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().count() <= 3, "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.contains(" INFO ") || l.contains(" WARN ")),
+        "{stdout}"
+    );
+    let out = logs_with_startup_line(&gw, &["logs", "--json"]);
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 1, "one answer, one line: {lines:?}");
+    let v: Value = serde_json::from_str(lines[0]).expect("JSON");
+    assert!(v["cursor"].as_u64().unwrap() > 0);
+    assert!(v["file"].as_str().unwrap().ends_with("logs/clawgate.log"));
+    assert!(v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.to_string().contains("listening on")));
+}
+
+#[test]
+fn logs_follow_prints_new_lines_and_survives_rotation() {
+    let gw = Gateway::with_config(FILE_LOGGING);
+    logs_with_startup_line(&gw, &["logs"]);
+    let log = gw.state.join("logs/clawgate.log");
+    let mut cmd = clawgate(gw.home.path());
+    cmd.args(["logs", "--follow", "--limit", "1", "--state-dir"])
+        .arg(&gw.state)
+        .args(["--port", &gw.port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn logs --follow");
+    let out = lines_of(child.stdout.take().unwrap());
+    let err = lines_of(child.stderr.take().unwrap());
+    let expect = |rx: &mpsc::Receiver<String>, want: &str| {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(want) => return,
+                Ok(_) => {}
+                Err(_) => panic!("no line with {want:?}"),
+            }
+        }
+    };
+    // The first read prints the last line; appended lines follow.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        b"2026-01-01T00:00:00.000Z WARN appended by the test\n",
+    )
+    .unwrap();
+    expect(&out, "appended by the test");
+    // A rotated (shorter) file is read again from its start.
+    std::fs::write(&log, "fresh\n").unwrap();
+    expect(&err, "the log file was rotated or truncated");
+    expect(&out, "fresh");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn logs_without_a_log_file_says_how_to_get_one() {
+    let gw = Gateway::start();
+    let out = gw.cli(&["logs"]);
+    assert_exit(&out, 1);
+    let err = text(&out.stderr);
+    assert!(err.contains("set logging.file to true in"), "{err}");
+    assert!(err.contains("'journalctl -u clawgate'"), "{err}");
+    let out = gw.cli(&["logs", "--json"]);
+    assert_exit(&out, 1);
+    assert_eq!(json_of(&out)["error"]["code"], "UNAVAILABLE");
 }

@@ -11,4 +11,6 @@ mod notify;
 mod openclaw;
 mod protocol;
 mod reload;
+mod service;
+mod service_status;
 mod startup;

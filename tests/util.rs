@@ -6,6 +6,10 @@
 
 #![allow(dead_code)]
 
+mod service_host;
+
+pub use service_host::ServiceHost;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -65,7 +69,9 @@ impl Drop for TempDir {
 }
 
 /// A `clawgate` command with a clean environment: HOME in a temp dir and
-/// none of the variables a developer's shell might set.
+/// none of the variables a developer's shell might set. CLAWGATE_ROOT
+/// points at an empty place, so no test sees (or touches) a service
+/// installed on the machine running the tests.
 pub fn clawgate(home: &Path) -> Command {
     watchdog();
     let mut c = Command::new(BIN);
@@ -73,6 +79,7 @@ pub fn clawgate(home: &Path) -> Command {
         .env("HOME", home)
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("NO_COLOR", "1")
+        .env("CLAWGATE_ROOT", home.join("no-root"))
         .stdin(Stdio::null());
     c
 }
