@@ -7,12 +7,13 @@
 # -Zbuild-std=std,panic_abort), and zig (from PyPI) links against its own
 # musl through a small wrapper that this script writes into
 # target/static-build/. Everything it builds stays under the repo's
-# target/: the cargo target dir is target/static-build, zig's caches are in
-# target/static-build/zig-cache. It does not touch the host build (the
-# release profile comes from Cargo.toml; strip and panic=abort are forced
-# through CARGO_PROFILE_RELEASE_* for this invocation only) and it never
-# installs anything: a missing prerequisite ends it with the command that
-# installs it.
+# target/: the cargo target dir is target/static-build/cargo/TARGET (one
+# per target, so that builds for different targets can run at the same
+# time), zig's shared cache is target/static-build/zig-cache. It does not
+# touch the host build (the release profile comes from Cargo.toml; strip
+# and panic=abort are forced through CARGO_PROFILE_RELEASE_* for this
+# invocation only) and it never installs anything: a missing prerequisite
+# ends it with the command that installs it.
 #
 # Requirements:
 #   /usr/bin/rustc, /usr/bin/cargo (>= 1.85) and the Rust sources:
@@ -22,13 +23,19 @@
 #   Downloading std's own dependencies (first build only) needs crates.io.
 #
 # Usage:
+#   contrib/build-static.sh [--check] TARGET
+#   (--check: only check the prerequisites, build nothing; exit 0 if the
+#   build could run, 1 with the reason and the install command if not)
+#
 #   contrib/build-static.sh x86_64-unknown-linux-musl
 #   contrib/build-static.sh aarch64-unknown-linux-musl
 #   contrib/build-static.sh armv7-unknown-linux-musleabihf
 #   contrib/build-static.sh mipsel-unknown-linux-musl    (tier 3)
 #   contrib/build-static.sh mips-unknown-linux-musl      (tier 3)
-# Each build takes about 1-2 minutes (std is compiled too). Test foreign
-# binaries with qemu-user, e.g. `qemu-aarch64-static ./clawgate --version`.
+# Each build takes about 2 minutes on 2 cores (std is compiled too), much of
+# it on one core, so builds for several targets run well side by side.
+# contrib/test-static.sh builds them (in parallel) and runs each under
+# qemu-user: static, architecture, /health, WebSocket calls, SIGTERM.
 #
 # MIPS builds use panic_immediate_abort (zig has no libunwind for MIPS, so
 # the unwinding code would not link; up to Rust 1.91 it is
@@ -47,7 +54,8 @@ die() {
 
 usage() {
     cat >&2 <<'EOF'
-usage: contrib/build-static.sh TARGET
+usage: contrib/build-static.sh [--check] TARGET
+--check: check the prerequisites only, build nothing
 TARGET: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
         armv7-unknown-linux-musleabihf, mipsel-unknown-linux-musl,
         mips-unknown-linux-musl
@@ -55,6 +63,11 @@ EOF
     exit 2
 }
 
+check_only=no
+if [[ ${1-} == --check ]]; then
+    check_only=yes
+    shift
+fi
 [[ $# -eq 1 ]] || usage
 target=$1
 
@@ -64,7 +77,19 @@ extra_rustflags=""
 case "$target" in
 x86_64-unknown-linux-musl) zig_target=x86_64-linux-musl ;;
 aarch64-unknown-linux-musl) zig_target=aarch64-linux-musl ;;
-armv7-unknown-linux-musleabihf) zig_target=arm-linux-musleabihf ;;
+armv7-unknown-linux-musleabihf)
+    zig_target=arm-linux-musleabihf
+    # The armv7 baseline is ARMv7-A, Thumb-2, VFPv3-D16, no NEON: what
+    # ARMv7 boards without NEON or with only 16 double registers (Cortex-A9
+    # Marvell Armada 370/XP, Tegra 2, ...) have. Two things break it, each
+    # with SIGILL on such CPUs:
+    # - rustc 1.94 and later (up to the fix in rust-lang/rust#160911)
+    #   enable d32 for armv7 targets and use d16-d31: -C target-feature=-d32
+    #   (rustc warns that d32 is an unstable feature; that is expected);
+    # - zig's default ARM CPU has NEON and d32, and zig compiles musl and
+    #   compiler-rt for it: the -mcpu link argument picks the baseline.
+    extra_rustflags="-C target-feature=-d32 -C link-arg=-mcpu=generic+v7a+vfp3d16+thumb2-neon-d32"
+    ;;
 mipsel-unknown-linux-musl | mips-unknown-linux-musl)
     # Rust's mips*-musl targets are mips32r2 soft-float (OpenWrt's
     # mips_24kc); zig spells soft-float musl "musleabi".
@@ -99,14 +124,16 @@ zig_dir=$(python3 -c 'import ziglang, os; print(os.path.dirname(os.path.abspath(
 zig=$zig_dir/zig
 [[ -x $zig ]] || die "$zig is missing or not executable; reinstall it with: pip install ziglang"
 "$zig" version >/dev/null 2>&1 || die "$zig does not run; reinstall it with: pip install ziglang"
+[[ $check_only == no ]] || exit 0
 
 # ----------------------------------------------------------------- the build
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [[ -f $repo/Cargo.toml ]] || die "no Cargo.toml in '$repo'"
 build_dir=$repo/target/static-build
+cargo_dir=$build_dir/cargo/$target
 out_dir=$repo/target/static/$target
-mkdir -p "$build_dir" "$out_dir"
+mkdir -p "$cargo_dir" "$out_dir"
 
 # The linker: zig cc for the musl target, minus what rustc passes for gcc
 # (--target=..., -lgcc_s, -lgcc_eh) that zig does not know.
@@ -156,10 +183,10 @@ printf 'build-static.sh: building %s with %s and zig %s (linker %s)\n' \
     export ZIG_LOCAL_CACHE_DIR=$build_dir/zig-cache
     exec "$cargo" build --release --bin clawgate \
         -Zbuild-std=std,panic_abort "${immediate_flags[@]}" \
-        --target "$target" --target-dir "$build_dir"
+        --target "$target" --target-dir "$cargo_dir"
 ) || die "cargo build for $target failed (see above)"
 
-built=$build_dir/$target/release/clawgate
+built=$cargo_dir/$target/release/clawgate
 [[ -f $built ]] || die "the build did not produce $built"
 out=$out_dir/clawgate
 cp -f "$built" "$out.tmp"
