@@ -83,8 +83,8 @@ armv7-unknown-linux-musleabihf)
     # ARMv7 boards without NEON or with only 16 double registers (Cortex-A9
     # Marvell Armada 370/XP, Tegra 2, ...) have. Two things break it, each
     # with SIGILL on such CPUs:
-    # - rustc 1.94 and later (up to the fix in rust-lang/rust#160911)
-    #   enable d32 for armv7 targets and use d16-d31: -C target-feature=-d32
+    # - the rustc used here (1.96) enabled d32 for armv7 and used
+    #   d16-d31 (readelf -A showed VFPv3, not VFPv3-D16): -C target-feature=-d32
     #   (rustc warns that d32 is an unstable feature; that is expected);
     # - zig's default ARM CPU has NEON and d32, and zig compiles musl and
     #   compiler-rt for it: the -mcpu link argument picks the baseline.
