@@ -5,6 +5,7 @@
 //! the exit status their kind implies (1 runtime, 2 usage, 78 config).
 #![deny(unsafe_code)]
 
+mod atomic;
 mod auth;
 mod cli;
 mod client;

@@ -303,27 +303,9 @@ fn load_or_create_token(path: &Path) -> Result<(String, bool), Error> {
         Err(e) => return Err(Error::io(format!("reading '{}'", path.display()), e)),
     }
     let token = sys::random_hex(32).map_err(|e| Error::io("generating a token", e))?;
-    write_atomic(path, format!("{token}\n").as_bytes())
+    crate::atomic::write_atomic(path, format!("{token}\n").as_bytes(), 0o600)
         .map_err(|e| Error::io(format!("writing '{}'", path.display()), e))?;
     Ok((token, true))
-}
-
-pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let tmp: PathBuf = path.with_extension(format!("tmp.{}", std::process::id()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// The addresses `--bind` asks for. Parsed as numeric `SocketAddr`s so no

@@ -9,13 +9,14 @@
 //! config unreadable to the service's user), and is renamed into place.
 //! Secrets never appear in a plan's messages.
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::atomic::{sync_dir, write_atomic};
 use crate::error::Error;
 
 /// The variable `gateway.env` sets; the gateway reads it like any other
@@ -235,39 +236,6 @@ pub fn apply(p: &Planned) -> Result<(), Error> {
     write_atomic(path, &p.content, p.mode).map_err(|e| Error::io(ctx(), e))
 }
 
-/// Temp file beside the target, fsync, explicit mode, rename, fsync of the
-/// directory: after a crash the file is either the old one or the new one.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    // A dot name, so nothing that scans the directory (systemd, rc.d
-    // scripts) mistakes it for a unit or a script while it exists.
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.set_permissions(Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(path)
-}
-
 /// Removes a file and makes the removal durable. Missing is not an error.
 pub fn remove(path: &Path) -> Result<bool, Error> {
     match fs::remove_file(path) {
@@ -279,14 +247,6 @@ pub fn remove(path: &Path) -> Result<bool, Error> {
         Err(e) => Err(Error::io(format!("removing '{}'", path.display()), e)),
     }
 }
-
-fn sync_dir(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) => File::open(dir)?.sync_all(),
-        None => Ok(()),
-    }
-}
-
 /// The token in a `gateway.env`, for the client commands on this host.
 pub fn token_in_env_file(text: &str) -> Option<String> {
     text.lines()
@@ -298,6 +258,7 @@ pub fn token_in_env_file(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn temp_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("clawgate-files-{}", crate::sys::uuid_v4()));
