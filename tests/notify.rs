@@ -21,14 +21,20 @@ fn wait_for(rx: &UnixDatagram, want: &str) -> String {
     }
 }
 
-#[test]
-fn the_service_manager_hears_ready_status_watchdog_and_stopping() {
+/// A test-owned notify socket: (its directory, the socket, its path).
+fn manager() -> (TempDir, UnixDatagram, String) {
     let dir = TempDir::new();
     let path = dir.path().join("notify.sock");
     let rx = UnixDatagram::bind(&path).unwrap();
     rx.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let socket = path.to_str().unwrap().to_string();
+    (dir, rx, socket)
+}
+
+#[test]
+fn the_service_manager_hears_ready_status_watchdog_and_stopping() {
+    let (_dir, rx, socket) = manager();
     let mut gw = Gateway::with(Opts {
         config: Some(r#"{"gateway":{"mode":"local","tickIntervalMs":200}}"#),
         env: &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "400000")],
@@ -70,12 +76,7 @@ fn without_notify_socket_the_gateway_runs_as_usual() {
 
 #[test]
 fn reload_and_restart_are_announced_as_reloading_then_ready() {
-    let dir = TempDir::new();
-    let path = dir.path().join("notify.sock");
-    let rx = UnixDatagram::bind(&path).unwrap();
-    rx.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let socket = path.to_str().unwrap().to_string();
+    let (_dir, rx, socket) = manager();
     let gw = Gateway::with(Opts {
         config: Some(r#"{"gateway":{"mode":"local"},"commands":{"restart":true}}"#),
         env: &[("NOTIFY_SOCKET", &socket)],

@@ -5,25 +5,7 @@
 
 use serde_json::Value;
 
-use crate::util::{free_port, text, ServiceHost};
-
-#[track_caller]
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-#[track_caller]
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))
-}
+use crate::util::{free_port, json_stdout as json, ok_stdout as ok, text, ServiceHost};
 
 fn system_unit(host: &ServiceHost) -> std::path::PathBuf {
     host.at("/etc/systemd/system/clawgate.service")

@@ -8,7 +8,7 @@
 
 mod service_host;
 
-pub use service_host::ServiceHost;
+pub use service_host::{json as json_stdout, ok as ok_stdout, ServiceHost};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -140,3 +140,28 @@ impl ServiceHost {
         run_with_timeout(self.command(args), Duration::from_secs(60))
     }
 }
+
+/// A command's stdout, which must have exited 0.
+#[track_caller]
+pub fn ok(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        super::text(&out.stdout),
+        super::text(&out.stderr)
+    );
+    super::text(&out.stdout)
+}
+
+/// A command's stdout as JSON.
+#[track_caller]
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            super::text(&out.stdout),
+            super::text(&out.stderr)
+        )
+    })
+}
