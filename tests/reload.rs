@@ -263,3 +263,18 @@ fn sigusr1_is_refused_unless_enabled() {
     assert!(line.contains("commands.restart"), "{line}");
     assert_eq!(ws.call("health", None)["ok"], true);
 }
+
+#[test]
+fn an_edited_generated_token_applies_on_sighup() {
+    let gw = Gateway::start();
+    let old = gw.token();
+    std::fs::write(gw.state.join("gateway.token"), "freshly-rotated-token\n").unwrap();
+    gw.signal("HUP");
+    wait_stderr(
+        &gw,
+        "configuration reloaded (SIGHUP): gateway.auth",
+        Duration::from_secs(5),
+    );
+    try_connect(gw.port, &old).expect_err("the old generated token is refused");
+    try_connect(gw.port, "freshly-rotated-token").expect("the edited token works");
+}
