@@ -19,12 +19,7 @@ fn installed_copy(dir: &TempDir, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn systemd_accepts_both_units_without_a_warning() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: systemd-analyze is not installed");
+    if !crate::util::have_systemd_analyze() {
         return;
     }
     let dir = TempDir::new();

@@ -549,3 +549,16 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Whether `systemd-analyze` can run here; prints why a check is skipped
+/// when it cannot.
+pub fn have_systemd_analyze() -> bool {
+    let ok = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !ok {
+        eprintln!("skipped: systemd-analyze is not installed");
+    }
+    ok
+}
