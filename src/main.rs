@@ -11,17 +11,13 @@ mod cli;
 mod client;
 mod config;
 mod error;
+mod gateway;
 mod help;
 mod http;
-mod lifecycle;
 mod logger;
 mod logtail;
 mod methods;
-mod notify;
-mod presence;
-mod procnet;
 mod protocol;
-mod server;
 mod service;
 mod state;
 mod sys;
@@ -51,7 +47,7 @@ fn dispatch() -> Result<i32, Error> {
         Command::Run(args) => {
             // Not `out`: a gateway must keep serving when whoever started
             // it closed its stdout; the lines are in the log as well.
-            server::run(&args, &mut |line| {
+            gateway::run(&args, &mut |line| {
                 let _ = writeln!(io::stdout().lock(), "{line}");
             })?;
             return Ok(0);

@@ -7,7 +7,11 @@
 //! plus an eventfd that wakes the connection's poll, so a slow reader costs
 //! only its own queue and never stalls the broadcaster or other clients.
 
-use std::collections::{HashMap, VecDeque};
+mod outbox;
+pub mod presence;
+mod slots;
+
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,10 +23,11 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{Limiter, LimiterConfig, Secret};
 use crate::config::{Limits, Settings};
-use crate::notify::Notifier;
-use crate::presence::Presence;
+use crate::gateway::notify::Notifier;
 use crate::protocol::StateVersion;
-use crate::sys::EventFd;
+pub use outbox::{Next, Outbox, QueuedEvent};
+use presence::Presence;
+pub use slots::UnauthSlot;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -31,172 +36,6 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-/// A queued frame for one connection. Events keep their payload serialized
-/// once for all receivers; the connection adds its own `seq` when writing.
-#[derive(Debug, Clone)]
-pub struct QueuedEvent {
-    pub name: &'static str,
-    pub payload: Arc<str>,
-    pub state_version: Option<StateVersion>,
-}
-
-#[derive(Debug, Default)]
-struct Queue {
-    events: VecDeque<QueuedEvent>,
-    bytes: usize,
-    close: Option<(u16, String)>,
-    /// Set with the first close request and never cleared: a closing
-    /// connection takes no more events.
-    closing: bool,
-}
-
-/// What a connection takes from its outbox next.
-#[derive(Debug)]
-pub enum Next {
-    Event(QueuedEvent),
-    /// Close with this code and reason: comes after every queued event.
-    Close(u16, String),
-    Empty,
-}
-
-#[derive(Debug)]
-pub struct Outbox {
-    queue: Mutex<Queue>,
-    wake: EventFd,
-    max_bytes: usize,
-}
-
-impl Outbox {
-    pub fn new(max_bytes: usize) -> std::io::Result<Outbox> {
-        Ok(Outbox {
-            queue: Mutex::new(Queue::default()),
-            wake: EventFd::new()?,
-            max_bytes,
-        })
-    }
-
-    pub fn wake_fd(&self) -> &EventFd {
-        &self.wake
-    }
-
-    /// Queues an event. Over `maxBufferedBytes`, a droppable event (tick,
-    /// presence: the next one supersedes it) is dropped; anything else
-    /// closes the connection 1008 "slow consumer".
-    pub fn push(&self, ev: QueuedEvent, droppable: bool) {
-        let mut q = lock(&self.queue);
-        if q.closing {
-            return;
-        }
-        let size = event_size(&ev);
-        if q.bytes + size > self.max_bytes {
-            if droppable {
-                return;
-            }
-            q.events.clear();
-            q.bytes = 0;
-            q.close = Some((1008, "slow consumer".into()));
-            q.closing = true;
-        } else {
-            q.bytes += size;
-            q.events.push_back(ev);
-        }
-        let first = q.events.len() <= 1;
-        drop(q);
-        if first {
-            self.wake.signal();
-        }
-    }
-
-    /// Asks the connection to close after writing what is queued.
-    pub fn close(&self, code: u16, reason: &str) {
-        let mut q = lock(&self.queue);
-        if !q.closing {
-            q.close = Some((code, reason.to_string()));
-            q.closing = true;
-        }
-        drop(q);
-        self.wake.signal();
-    }
-
-    /// Whether a close was asked for, without taking any events: for a
-    /// connection that cannot write. Clears the wake-up.
-    pub fn close_requested(&self) -> bool {
-        self.wake.drain();
-        lock(&self.queue).close.is_some()
-    }
-
-    /// Clears the wake-up before the connection starts taking events, so
-    /// a push that lands while it takes them wakes it again.
-    pub fn begin(&self) {
-        self.wake.drain();
-    }
-
-    /// The next event, one at a time, so a connection that cannot write
-    /// leaves the rest here, where `maxBufferedBytes` bounds them.
-    pub fn pop(&self) -> Next {
-        let mut q = lock(&self.queue);
-        match q.events.pop_front() {
-            Some(ev) => {
-                q.bytes = q.bytes.saturating_sub(event_size(&ev));
-                Next::Event(ev)
-            }
-            None => match q.close.take() {
-                Some((code, reason)) => Next::Close(code, reason),
-                None => Next::Empty,
-            },
-        }
-    }
-}
-
-/// A place in the per-IP count of sockets that have not completed
-/// `connect`, claimed when the socket is accepted (before a thread is
-/// spawned) and released when the handshake succeeds or the socket closes.
-/// Plain HTTP connections hold one for their whole life: they never
-/// authenticate.
-#[derive(Debug)]
-pub struct UnauthSlot {
-    shared: Arc<Shared>,
-    ip: Option<IpAddr>,
-}
-
-impl UnauthSlot {
-    pub fn claim(shared: &Arc<Shared>, ip: IpAddr) -> Option<UnauthSlot> {
-        let mut st = shared.state();
-        let n = st.unauthenticated.entry(ip).or_insert(0);
-        if *n >= shared.live().settings.limits.max_unauth_per_ip {
-            return None;
-        }
-        *n += 1;
-        Some(UnauthSlot {
-            shared: shared.clone(),
-            ip: Some(ip),
-        })
-    }
-
-    pub fn release(&mut self) {
-        if let Some(ip) = self.ip.take() {
-            let mut st = self.shared.state();
-            if let Some(n) = st.unauthenticated.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    st.unauthenticated.remove(&ip);
-                }
-            }
-        }
-    }
-}
-
-impl Drop for UnauthSlot {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
-/// What an event counts against `maxBufferedBytes`: its frame's size.
-fn event_size(ev: &QueuedEvent) -> usize {
-    ev.payload.len() + ev.name.len() + 64
 }
 
 /// A handshaken client as other threads see it.
@@ -464,58 +303,5 @@ impl Shared {
             t.close(1012, "service restart");
         }
         targets.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ev(n: usize) -> QueuedEvent {
-        QueuedEvent {
-            name: "x",
-            payload: "a".repeat(n).into(),
-            state_version: None,
-        }
-    }
-
-    fn drain(o: &Outbox) -> (usize, Option<(u16, String)>) {
-        let mut n = 0;
-        loop {
-            match o.pop() {
-                Next::Event(_) => n += 1,
-                Next::Close(code, reason) => return (n, Some((code, reason))),
-                Next::Empty => return (n, None),
-            }
-        }
-    }
-
-    #[test]
-    fn outbox_drops_droppable_events_when_full() {
-        let o = Outbox::new(1000).unwrap();
-        o.push(ev(800), true);
-        o.push(ev(800), true);
-        assert_eq!(drain(&o), (1, None));
-    }
-
-    #[test]
-    fn outbox_closes_slow_consumers_on_non_droppable_overflow() {
-        let o = Outbox::new(1000).unwrap();
-        o.push(ev(800), true);
-        o.push(ev(800), false);
-        assert_eq!(drain(&o), (0, Some((1008, "slow consumer".to_string()))));
-        // Nothing more is queued once closing.
-        o.push(ev(1), false);
-        assert_eq!(drain(&o), (0, None));
-    }
-
-    #[test]
-    fn popping_frees_the_budget_and_close_comes_last() {
-        let o = Outbox::new(1000).unwrap();
-        o.push(ev(800), false);
-        assert!(matches!(o.pop(), Next::Event(_)));
-        o.push(ev(800), false);
-        o.close(1012, "service restart");
-        assert_eq!(drain(&o), (1, Some((1012, "service restart".to_string()))));
     }
 }

@@ -1,17 +1,15 @@
-//! Signals, configuration reload and in-process restart.
+//! Configuration reload and in-process restart.
 //!
-//! One thread waits for the signals every other thread blocks: SIGTERM and
-//! SIGINT stop the gateway, SIGHUP reloads the configuration and SIGUSR1
-//! restarts it in-process when `commands.restart` allows. Another thread
-//! polls the config file (a `stat` a second, cheap even on a router) and
-//! reloads after it stops changing. A reload re-reads flags, environment
-//! and file exactly as start-up does, so a file that would not start the
-//! gateway is reported and ignored while the old configuration keeps
-//! serving. What can change in place (secrets, limits, log level, tick
-//! interval, origins, models) is swapped in at once; what cannot (bind
-//! address, port, log file) needs a restart, which here is a re-exec of the
-//! same binary with the same arguments, in the same PID, so supervisors
-//! see nothing but a reload. `gateway.reload.mode` picks between the two.
+//! A reload re-reads flags, environment and file exactly as start-up
+//! does, so a file that would not start the gateway is reported and
+//! ignored while the old configuration keeps serving. What can change in
+//! place (secrets, limits, log level, tick interval, origins, models) is
+//! swapped in at once; what cannot (bind address, port, log file) needs a
+//! restart, which here is a re-exec of the same binary with the same
+//! arguments, in the same PID, so supervisors see nothing but a reload.
+//! `gateway.reload.mode` picks between the two. The config file is polled
+//! (a `stat` a second, cheap even on a router) and reloaded after it stops
+//! changing.
 
 use std::ffi::OsString;
 use std::fs;
@@ -22,22 +20,18 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::notify;
+use super::signals::drain;
 use crate::auth::Secret;
 use crate::cli::{AuthMode, RunArgs};
 use crate::config::{self, ReloadMode, Settings};
 use crate::logger;
-use crate::notify;
 use crate::state::{lock, Live, Shared};
 use crate::sys;
-
-/// The signals the gateway handles; everything else keeps its default.
-pub const HANDLED_SIGNALS: [i32; 4] = [sys::SIGTERM, sys::SIGINT, sys::SIGHUP, sys::SIGUSR1];
 
 /// What `shutdown` tells clients before a restart: the old process drains
 /// for at most 700 ms, and the new one listens a few ms after the exec.
 const RESTART_EXPECTED_MS: u64 = 1500;
-/// How long clients get to read `shutdown` and the close frame.
-const DRAIN: Duration = Duration::from_millis(700);
 /// How often the config file is checked for changes.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -93,7 +87,7 @@ impl Reloader {
         };
         let env = |k: &str| std::env::var(k).ok();
         let loaded = config::resolve_run(&self.args, &env)
-            .and_then(|s| crate::server::load_secret(&s).map(|(secret, _)| (s, secret)));
+            .and_then(|s| super::startup::load_secret(&s).map(|(secret, _)| (s, secret)));
         let (mut new, secret) = match loaded {
             Ok(x) => x,
             Err(e) => {
@@ -155,7 +149,7 @@ impl Reloader {
         log::info!("configuration reloaded ({what}): {}", changed.join(", "));
         shared.notifier.send(&format!(
             "READY=1\n{}",
-            notify::status(&crate::server::summary(shared))
+            notify::status(&super::ticker::summary(shared))
         ));
     }
 
@@ -313,54 +307,6 @@ fn keep_restart_fields(old: &Settings, new: &mut Settings) {
     new.bind_host = old.bind_host;
     new.log.file = old.log.file;
     new.default_agent_id.clone_from(&old.default_agent_id);
-}
-
-/// Gives clients a moment to receive what was queued for them (`shutdown`
-/// and the close), returning early once all are gone.
-fn drain(shared: &Shared) {
-    let deadline = Instant::now() + DRAIN;
-    while Instant::now() < deadline && !shared.state().clients.is_empty() {
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-pub fn signal_loop(shared: &Shared, reloader: &Reloader) {
-    loop {
-        let sig = match sys::wait_signal(&HANDLED_SIGNALS) {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("waiting for signals failed: {e}");
-                return;
-            }
-        };
-        match sig {
-            sys::SIGTERM => shutdown(shared, "SIGTERM"),
-            sys::SIGINT => shutdown(shared, "SIGINT"),
-            sys::SIGHUP => reloader.reload(shared, Trigger::Signal),
-            sys::SIGUSR1 if shared.live().settings.restart_enabled => {
-                reloader.restart(shared, "SIGUSR1");
-            }
-            sys::SIGUSR1 => log::warn!(
-                "SIGUSR1 ignored: in-process restart is off (set commands.restart to true in '{}')",
-                shared.live().settings.config_path.display()
-            ),
-            _ => {}
-        }
-    }
-}
-
-/// Tells every client, gives them a moment to receive `shutdown` and the
-/// 1012 close, and exits 0 well within a second.
-fn shutdown(shared: &Shared, signal: &str) -> ! {
-    log::info!("{signal}: shutting down");
-    shared.notifier.send(&format!(
-        "STOPPING=1\n{}",
-        notify::status(&format!("stopping ({signal})"))
-    ));
-    let told = shared.shutdown_all("gateway stopping", None);
-    drain(shared);
-    log::info!("stopped ({told} clients notified)");
-    std::process::exit(0);
 }
 
 #[cfg(test)]

@@ -1,0 +1,230 @@
+//! The shared secret: what the gateway holds, how a `connect` is checked
+//! against it (in constant time), and the errors a failure answers with.
+//! Secrets are never logged.
+
+use serde_json::json;
+
+use crate::cli::AuthMode;
+use crate::protocol::{ConnectAuth, ErrorShape};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub mode: AuthMode,
+    pub token: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    TokenMissing,
+    TokenMismatch,
+    PasswordMissing,
+    PasswordMismatch,
+}
+
+impl Failure {
+    /// A missing credential is a misconfigured client, not a guess: it does
+    /// not count toward the limiter.
+    pub fn counts(self) -> bool {
+        matches!(self, Failure::TokenMismatch | Failure::PasswordMismatch)
+    }
+
+    pub fn to_error(self) -> ErrorShape {
+        let (code, reason, message, step) = match self {
+            Failure::TokenMissing => (
+                "AUTH_TOKEN_MISSING",
+                "token_missing",
+                "unauthorized: gateway token missing (provide the gateway token)",
+                "update_auth_configuration",
+            ),
+            Failure::TokenMismatch => (
+                "AUTH_TOKEN_MISMATCH",
+                "token_mismatch",
+                "unauthorized: gateway token mismatch (use the gateway's current token)",
+                "update_auth_credentials",
+            ),
+            Failure::PasswordMissing => (
+                "AUTH_PASSWORD_MISSING",
+                "password_missing",
+                "unauthorized: gateway password missing (provide the gateway password)",
+                "update_auth_configuration",
+            ),
+            Failure::PasswordMismatch => (
+                "AUTH_PASSWORD_MISMATCH",
+                "password_mismatch",
+                "unauthorized: gateway password mismatch (use the gateway's current password)",
+                "update_auth_credentials",
+            ),
+        };
+        ErrorShape::invalid(message).with_details(json!({
+            "code": code,
+            "authReason": reason,
+            "canRetryWithDeviceToken": false,
+            "recommendedNextStep": step,
+        }))
+    }
+}
+
+fn present(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.is_empty())
+}
+
+pub fn check(secret: &Secret, given: &ConnectAuth) -> Result<(), Failure> {
+    match secret.mode {
+        AuthMode::None => Ok(()),
+        AuthMode::Token => {
+            let want = secret.token.as_deref().unwrap_or("");
+            match present(&given.token) {
+                None => Err(Failure::TokenMissing),
+                Some(t) if !want.is_empty() && ct_eq(t.as_bytes(), want.as_bytes()) => Ok(()),
+                Some(_) => Err(Failure::TokenMismatch),
+            }
+        }
+        AuthMode::Password => {
+            let want = secret.password.as_deref().unwrap_or("");
+            match present(&given.password) {
+                None => Err(Failure::PasswordMissing),
+                Some(p) if !want.is_empty() && ct_eq(p.as_bytes(), want.as_bytes()) => Ok(()),
+                Some(_) => Err(Failure::PasswordMismatch),
+            }
+        }
+    }
+}
+
+/// Equality whose running time depends only on the lengths, so a guesser
+/// cannot learn a secret's prefix from response times.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u64;
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= u64::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+pub fn rate_limited(retry_after_ms: u64) -> ErrorShape {
+    let mut e =
+        ErrorShape::invalid("unauthorized: too many failed authentication attempts (retry later)")
+            .with_details(json!({
+                "code": "AUTH_RATE_LIMITED",
+                "authReason": "rate_limited",
+                "canRetryWithDeviceToken": false,
+                "recommendedNextStep": "wait_then_retry",
+            }));
+    e.retryable = Some(true);
+    e.retry_after_ms = Some(retry_after_ms);
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(t: &str) -> Secret {
+        Secret {
+            mode: AuthMode::Token,
+            token: Some(t.into()),
+            password: None,
+        }
+    }
+
+    fn given(token: Option<&str>, password: Option<&str>) -> ConnectAuth {
+        ConnectAuth {
+            token: token.map(String::from),
+            password: password.map(String::from),
+        }
+    }
+
+    #[test]
+    fn token_mode_distinguishes_missing_from_mismatch() {
+        let s = token("abc");
+        assert_eq!(check(&s, &given(Some("abc"), None)), Ok(()));
+        assert_eq!(check(&s, &given(None, None)), Err(Failure::TokenMissing));
+        assert_eq!(
+            check(&s, &given(Some(""), None)),
+            Err(Failure::TokenMissing)
+        );
+        assert_eq!(
+            check(&s, &given(Some("abd"), None)),
+            Err(Failure::TokenMismatch)
+        );
+        assert_eq!(
+            check(&s, &given(Some("abcd"), None)),
+            Err(Failure::TokenMismatch)
+        );
+        // A password does not satisfy token mode.
+        assert_eq!(
+            check(&s, &given(None, Some("abc"))),
+            Err(Failure::TokenMissing)
+        );
+    }
+
+    #[test]
+    fn password_and_none_modes() {
+        let s = Secret {
+            mode: AuthMode::Password,
+            token: None,
+            password: Some("pw".into()),
+        };
+        assert_eq!(check(&s, &given(None, Some("pw"))), Ok(()));
+        assert_eq!(
+            check(&s, &given(None, Some("px"))),
+            Err(Failure::PasswordMismatch)
+        );
+        assert_eq!(
+            check(&s, &given(Some("pw"), None)),
+            Err(Failure::PasswordMissing)
+        );
+        let none = Secret {
+            mode: AuthMode::None,
+            token: None,
+            password: None,
+        };
+        assert_eq!(check(&none, &given(None, None)), Ok(()));
+    }
+
+    #[test]
+    fn a_gateway_without_a_token_admits_nobody_in_token_mode() {
+        let s = Secret {
+            mode: AuthMode::Token,
+            token: Some(String::new()),
+            password: None,
+        };
+        assert_eq!(
+            check(&s, &given(Some("x"), None)),
+            Err(Failure::TokenMismatch)
+        );
+    }
+
+    #[test]
+    fn failure_errors_have_the_reference_shape() {
+        let e = Failure::TokenMismatch.to_error().to_json();
+        assert_eq!(e["code"], "INVALID_REQUEST");
+        assert!(e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unauthorized: gateway token mismatch"));
+        assert_eq!(e["details"]["code"], "AUTH_TOKEN_MISMATCH");
+        assert_eq!(e["details"]["canRetryWithDeviceToken"], false);
+        assert_eq!(
+            e["details"]["recommendedNextStep"],
+            "update_auth_credentials"
+        );
+        assert!(!Failure::TokenMissing.counts());
+        assert!(Failure::TokenMismatch.counts());
+        let r = rate_limited(1234).to_json();
+        assert_eq!(r["retryable"], true);
+        assert_eq!(r["retryAfterMs"], 1234);
+        assert_eq!(r["details"]["code"], "AUTH_RATE_LIMITED");
+    }
+
+    #[test]
+    fn ct_eq_is_equality() {
+        assert!(ct_eq(b"", b""));
+        assert!(ct_eq(b"secret", b"secret"));
+        assert!(!ct_eq(b"secret", b"secreT"));
+        assert!(!ct_eq(b"secret", b"secret1"));
+        assert!(!ct_eq(b"", b"a"));
+    }
+}

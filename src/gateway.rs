@@ -1,0 +1,175 @@
+//! `clawgate run`: start-up, the accept loop, the ticker and signals.
+//!
+//! Start-up does everything that can fail before the first connection is
+//! accepted (configuration, state directory, single-instance lock, secret,
+//! binding), so a broken setup exits at once with the right status. After
+//! that, one accept loop per listener hands each socket to its own thread,
+//! with the connection cap checked before the thread is spawned.
+
+mod accept;
+pub mod notify;
+mod procnet;
+mod reload;
+mod signals;
+mod startup;
+mod ticker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::{self, Thread};
+
+use crate::cli::RunArgs;
+use crate::config;
+use crate::error::Error;
+use crate::logger;
+use crate::state::Shared;
+use crate::sys;
+use accept::accept_loop;
+use notify::Notifier;
+use reload::Reloader;
+use signals::HANDLED_SIGNALS;
+use startup::{bind, lock_instance, prepare_state_dir, resolve_secret};
+use ticker::{summary, tick_loop, watchdog_loop};
+
+/// Runs the gateway until a signal stops the process. `announce` prints
+/// the start-up lines (where it listens, where the token is) for the user.
+pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> {
+    #[cfg(target_env = "gnu")]
+    disable_thread_cache();
+    // Before any thread exists, so every thread inherits the mask and only
+    // the signal thread ever sees these signals.
+    sys::block_signals(&HANDLED_SIGNALS).map_err(|e| Error::io("blocking signals", e))?;
+    let env = |k: &str| std::env::var(k).ok();
+    let settings = config::resolve_run(args, &env)?;
+    let reloader = Arc::new(Reloader::new(args, &settings));
+    prepare_state_dir(&settings)?;
+    let log_file = settings
+        .log
+        .file
+        .then(|| logger::log_file_path(&settings.state_dir));
+    logger::init(logger::LogConfig {
+        level: settings.log.level,
+        json: settings.log.json,
+        file: log_file.clone(),
+        max_file_bytes: 1024 * 1024,
+        keep_files: 2,
+    })?;
+    if settings.force && settings.port != 0 {
+        let report = procnet::free_port(settings.port)?;
+        for (pid, name) in &report.killed {
+            let how = if report.escalated {
+                "SIGKILL"
+            } else {
+                "SIGTERM"
+            };
+            announce(&format!(
+                "force: stopped PID {pid} ({name}) listening on port {} ({how}, waited {} ms)",
+                settings.port, report.waited_ms
+            ));
+        }
+    }
+    let _lock = lock_instance(&settings)?;
+    if settings.dev {
+        announce(&format!(
+            "dev gateway: state in '{}'",
+            settings.state_dir.display()
+        ));
+    }
+    let secret = resolve_secret(&settings, announce)?;
+    let listeners = bind(&settings)?;
+    let listen: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let notifier = Notifier::from_env(&env);
+    let watchdog = notifier.watchdog_interval();
+    let shared = Arc::new(Shared::new(
+        settings,
+        secret,
+        listen.clone(),
+        log_file,
+        notifier,
+    ));
+    spawn_named("signals", {
+        let (shared, reloader) = (shared.clone(), reloader.clone());
+        move || signals::signal_loop(&shared, &reloader)
+    })?;
+    spawn_named("config-watch", {
+        let shared = shared.clone();
+        move || reloader.watch(&shared)
+    })?;
+    let ticker = spawn_named("ticker", {
+        let shared = shared.clone();
+        move || tick_loop(&shared)
+    })?;
+    let _ = shared.ticker.set(ticker);
+    if let Some(every) = watchdog {
+        spawn_named("watchdog", {
+            let shared = shared.clone();
+            move || watchdog_loop(&shared, every)
+        })?;
+    }
+    let pid = std::process::id();
+    for addr in &listen {
+        announce(&format!("listening on ws://{addr} (PID {pid})"));
+        log::info!("listening on ws://{addr} (PID {pid})");
+    }
+    // The listeners are bound and will be accepted on below: from the
+    // manager's point of view the service is up.
+    shared.notifier.send(&format!(
+        "READY=1\nMAINPID={pid}\n{}",
+        notify::status(&summary(&shared))
+    ));
+    let mut listeners = listeners.into_iter();
+    let first = listeners
+        .next()
+        .ok_or_else(|| Error::runtime("no address to listen on"))?;
+    for l in listeners {
+        let shared = shared.clone();
+        spawn_named("accept", move || accept_loop(&shared, &l))?;
+    }
+    accept_loop(&shared, &first);
+    Ok(())
+}
+
+/// glibc keeps a cache of freed blocks in every thread (tcache). With a
+/// thread per connection that is about 10 KiB per idle client that no other
+/// thread can reuse: a third of a client's cost. Only a tunable read at
+/// exec turns it off, so the gateway re-executes itself once with it set
+/// (same PID, about a millisecond), before any thread exists. Setting
+/// `glibc.malloc.tcache_count` yourself in GLIBC_TUNABLES wins; if the
+/// re-exec fails, the gateway simply runs with the cache.
+#[cfg(target_env = "gnu")]
+fn disable_thread_cache() {
+    use std::os::unix::process::CommandExt;
+    const TUNABLE: &str = "glibc.malloc.tcache_count";
+    let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if current.contains(TUNABLE) {
+        return;
+    }
+    let value = if current.is_empty() {
+        format!("{TUNABLE}=0")
+    } else {
+        format!("{current}:{TUNABLE}=0")
+    };
+    // The resolved path, not /proc/self/exe, which would rename the
+    // process "exe" in ps and the journal.
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(argv0) = args.next() {
+        cmd.arg0(argv0);
+    }
+    let _err = cmd.args(args).env("GLIBC_TUNABLES", value).exec();
+}
+
+fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> Result<Thread, Error> {
+    thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .map(|h| h.thread().clone())
+        .map_err(|e| Error::io(format!("starting the {name} thread"), e))
+}

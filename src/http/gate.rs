@@ -1,0 +1,272 @@
+//! The checks at the door, shared by plain requests and upgrades: tokens
+//! in URLs, the Host header on loopback binds (DNS rebinding), the browser
+//! Origin and proxy headers; and the WebSocket upgrade answer, which builds
+//! the `Peer` the connection is served as.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::head::Head;
+use super::response::respond;
+use crate::state::Shared;
+use crate::ws::Peer;
+
+/// Checks shared by plain requests and upgrades: tokens in URLs and the
+/// Host header on loopback binds (DNS rebinding).
+pub(super) fn common_checks(shared: &Shared, h: &Head) -> Option<(u16, serde_json::Value)> {
+    if url_has_token(&h.target) {
+        return Some((
+            400,
+            json!({"error": "credentials in the URL are refused: send the token in the connect frame"}),
+        ));
+    }
+    if shared.loopback_only()
+        && !host_allowed(
+            h.header("host"),
+            &shared.live().settings.allowed_hosts,
+            h.minor,
+        )
+    {
+        return Some((421, json!({"error": "host not allowed"})));
+    }
+    None
+}
+
+fn url_has_token(target: &str) -> bool {
+    let Some((_, query)) = target.split_once('?') else {
+        return false;
+    };
+    query.split('&').any(|kv| {
+        let key = kv.split('=').next().unwrap_or("");
+        key.eq_ignore_ascii_case("token") || key.eq_ignore_ascii_case("password")
+    })
+}
+
+/// The host part of a Host header or an origin's authority, lowercased,
+/// without the port and IPv6 brackets.
+fn host_name(authority: &str) -> String {
+    let a = authority.trim();
+    let host = if let Some(rest) = a.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        a.rsplit_once(':').map_or(a, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                a
+            }
+        })
+    };
+    host.to_ascii_lowercase()
+}
+
+fn host_allowed(host: Option<&str>, extra: &[String], minor: u8) -> bool {
+    let Some(host) = host else {
+        // HTTP/1.0 may omit Host; HTTP/1.1 must send it.
+        return minor == 0;
+    };
+    let name = host_name(host);
+    matches!(name.as_str(), "127.0.0.1" | "localhost" | "::1")
+        || extra.iter().any(|e| e.eq_ignore_ascii_case(&name))
+}
+
+/// The Origin gate: absent (CLI, native apps) is fine; a browser page may
+/// connect only from the gateway's own origin or a configured one.
+fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> bool {
+    let origin = origin.trim();
+    if allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Some(authority) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false; // "null", file:, extensions…
+    };
+    host.is_some_and(|h| h.trim().eq_ignore_ascii_case(authority))
+}
+
+fn has_proxy_headers(h: &Head) -> bool {
+    h.headers.iter().any(|(k, _)| {
+        let k = k.to_ascii_lowercase();
+        k.starts_with("x-forwarded-") || k == "forwarded" || k == "x-real-ip"
+    })
+}
+
+/// Checks an upgrade request and answers it with 101; the request itself is
+/// dropped on return so it does not live as long as the connection.
+pub(super) fn upgrade(
+    shared: &Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    head: Head,
+) -> Option<(TcpStream, Peer)> {
+    if let Some((status, body)) = common_checks(shared, &head) {
+        let _ = respond(&mut stream, status, &body, true, false);
+        return None;
+    }
+    let origin = head.header("origin").map(str::to_string);
+    if let Some(o) = &origin {
+        if !origin_allowed(
+            o,
+            head.header("host"),
+            &shared.live().settings.allowed_origins,
+        ) {
+            log::warn!(
+                "refused websocket from {peer}: origin {} not allowed",
+                crate::protocol::clip(o, 256)
+            );
+            let body =
+                json!({"error": "origin not allowed", "code": "CONTROL_UI_ORIGIN_NOT_ALLOWED"});
+            let _ = respond(&mut stream, 403, &body, true, false);
+            return None;
+        }
+    }
+    let request = match to_http_request(&head) {
+        Some(r) => r,
+        None => {
+            let _ = respond(
+                &mut stream,
+                400,
+                &json!({"error": "malformed upgrade request"}),
+                true,
+                false,
+            );
+            return None;
+        }
+    };
+    let response = match tungstenite::handshake::server::create_response(&request) {
+        Ok(r) => r,
+        Err(e) => {
+            let body = json!({ "error": format!("bad websocket upgrade: {e}") });
+            let _ = respond(&mut stream, 400, &body, true, false);
+            return None;
+        }
+    };
+    let direct = canonical_ip(peer.ip());
+    let forwarded = has_proxy_headers(&head);
+    let trusted = forwarded && shared.live().settings.trusted_proxies.contains(&direct);
+    // Behind a configured reverse proxy the client is who the proxy says it
+    // is; anyone else's forwarding headers only make the peer non-local.
+    let ip = if trusted {
+        forwarded_client(&head).unwrap_or(direct)
+    } else {
+        direct
+    };
+    let mut out = Vec::with_capacity(256);
+    if tungstenite::handshake::server::write_response(&mut out, &response).is_err()
+        || stream.write_all(&out).is_err()
+    {
+        return None;
+    }
+    let peer = Peer {
+        addr: peer,
+        ip,
+        local: ip.is_loopback() && (!forwarded || trusted),
+        browser: origin.is_some(),
+    };
+    Some((stream, peer))
+}
+
+/// The client address a trusted proxy reports: the last `X-Forwarded-For`
+/// entry (the one the proxy itself appended), else `X-Real-IP`.
+fn forwarded_client(h: &Head) -> Option<IpAddr> {
+    let last = h
+        .header("x-forwarded-for")
+        .and_then(|v| v.rsplit(',').next())
+        .or_else(|| h.header("x-real-ip"))?;
+    last.trim().parse::<IpAddr>().ok().map(canonical_ip)
+}
+
+/// IPv4-mapped IPv6 peers count as their IPv4 address, so one client
+/// cannot dodge per-IP limits by switching address families.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn to_http_request(h: &Head) -> Option<tungstenite::handshake::server::Request> {
+    let mut b = tungstenite::http::Request::builder()
+        .method(h.method.as_str())
+        .uri(h.target.as_str())
+        .version(if h.minor == 0 {
+            tungstenite::http::Version::HTTP_10
+        } else {
+            tungstenite::http::Version::HTTP_11
+        });
+    for (k, v) in &h.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_normalized() {
+        assert_eq!(host_name("127.0.0.1:18789"), "127.0.0.1");
+        assert_eq!(host_name("LOCALHOST"), "localhost");
+        assert_eq!(host_name("[::1]:80"), "::1");
+        assert_eq!(host_name("evil.com:80"), "evil.com");
+    }
+
+    #[test]
+    fn loopback_hosts_pass_and_rebinding_names_fail() {
+        let extra = vec!["gw.lan".to_string()];
+        for ok in ["127.0.0.1:1", "localhost", "[::1]:9", "GW.lan:80"] {
+            assert!(host_allowed(Some(ok), &extra, 1), "{ok}");
+        }
+        for bad in ["evil.com", "127.0.0.1.evil.com", "10.0.0.1:18789", ""] {
+            assert!(!host_allowed(Some(bad), &extra, 1), "{bad}");
+        }
+        assert!(!host_allowed(None, &extra, 1));
+        assert!(host_allowed(None, &extra, 0));
+    }
+
+    #[test]
+    fn origin_gate() {
+        let allowed = vec!["https://ui.example".to_string()];
+        assert!(origin_allowed("https://ui.example", None, &allowed));
+        assert!(origin_allowed(
+            "http://127.0.0.1:18789",
+            Some("127.0.0.1:18789"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            "http://127.0.0.1:9999",
+            Some("127.0.0.1:18789"),
+            &[]
+        ));
+        assert!(!origin_allowed("null", Some("127.0.0.1:18789"), &[]));
+        assert!(!origin_allowed(
+            "https://evil.example",
+            Some("127.0.0.1:1"),
+            &allowed
+        ));
+    }
+
+    #[test]
+    fn tokens_in_urls_are_spotted() {
+        assert!(url_has_token("/?token=abc"));
+        assert!(url_has_token("/ws?x=1&Token=abc"));
+        assert!(url_has_token("/?password"));
+        assert!(!url_has_token("/?tokens=1"));
+        assert!(!url_has_token("/health"));
+    }
+
+    #[test]
+    fn mapped_ipv4_peers_are_canonical() {
+        let ip: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(canonical_ip(ip), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+}

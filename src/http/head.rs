@@ -1,0 +1,173 @@
+//! Reading one request head: bounded in bytes, header count and time, into
+//! the connection's own buffer, then parsed once with httparse.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::state::Shared;
+
+/// A parsed request head, owned so the read buffer can be reused.
+pub(super) struct Head {
+    pub(super) method: String,
+    pub(super) target: String,
+    pub(super) minor: u8,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) len: usize,
+}
+
+impl Head {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(super) fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header(name)
+            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    }
+
+    pub(super) fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+}
+
+pub(super) enum ReadHead {
+    Head(Head),
+    /// The peer closed (or went idle) before sending a byte.
+    Idle,
+    Timeout,
+    TooLarge,
+    Bad(String),
+}
+
+pub(super) fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    first_byte_wait: Duration,
+) -> ReadHead {
+    let live = shared.live();
+    let limits = &live.settings.limits;
+    let max = limits.max_head_bytes;
+    let started = Instant::now();
+    let mut deadline = if buf.is_empty() {
+        started + first_byte_wait
+    } else {
+        started + Duration::from_millis(limits.head_timeout_ms)
+    };
+    loop {
+        if let Some(end) = find_head_end(buf) {
+            return parse_head(&buf[..end], end, limits.max_headers);
+        }
+        if buf.len() >= max {
+            return ReadHead::TooLarge;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return if buf.is_empty() {
+                ReadHead::Idle
+            } else {
+                ReadHead::Timeout
+            };
+        }
+        if stream.set_read_timeout(Some(deadline - now)).is_err() {
+            return ReadHead::Idle;
+        }
+        // Read straight into the buffer's tail: no scratch array on the
+        // connection thread's small stack.
+        let filled = buf.len();
+        let room = (max - filled).min(2048);
+        buf.resize(filled + room, 0);
+        let got = stream.read(&mut buf[filled..]);
+        buf.truncate(filled + *got.as_ref().unwrap_or(&0));
+        match got {
+            Ok(0) => return ReadHead::Idle,
+            Ok(_) => {
+                if filled == 0 {
+                    // The head deadline runs from its first byte.
+                    deadline = Instant::now() + Duration::from_millis(limits.head_timeout_ms);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return ReadHead::Idle,
+        }
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+fn parse_head(bytes: &[u8], len: usize, max_headers: usize) -> ReadHead {
+    let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return ReadHead::Bad("incomplete request head".into()),
+        Err(httparse::Error::TooManyHeaders) => return ReadHead::TooLarge,
+        Err(e) => return ReadHead::Bad(format!("malformed request: {e}")),
+    }
+    let owned = req
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    ReadHead::Head(Head {
+        method: req.method.unwrap_or("").to_string(),
+        target: req.path.unwrap_or("/").to_string(),
+        minor: req.version.unwrap_or(1),
+        headers: owned,
+        len,
+    })
+}
+
+pub(super) fn wants_close(h: &Head) -> bool {
+    if h.minor == 0 {
+        !h.has_token("connection", "keep-alive")
+    } else {
+        h.has_token("connection", "close")
+    }
+}
+
+/// None of our plain-HTTP routes takes a body; rather than read and drop
+/// one, answer and close so it cannot be taken for the next request.
+pub(super) fn has_body(h: &Head) -> bool {
+    h.header("transfer-encoding").is_some()
+        || h.header("content-length").is_some_and(|v| v.trim() != "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_parse_and_overflow() {
+        let raw = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nrest";
+        let end = find_head_end(raw).unwrap();
+        let ReadHead::Head(h) = parse_head(&raw[..end], end, 100) else {
+            panic!("expected a head")
+        };
+        assert_eq!(h.path(), "/health");
+        assert!(wants_close(&h));
+        assert_eq!(&raw[h.len..], b"rest");
+        let many: String = (0..5).map(|i| format!("X-{i}: 1\r\n")).collect();
+        let raw = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert!(matches!(
+            parse_head(raw.as_bytes(), raw.len(), 3),
+            ReadHead::TooLarge
+        ));
+    }
+}

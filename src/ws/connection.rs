@@ -1,0 +1,153 @@
+//! An authenticated connection after `hello-ok`: requests are read and
+//! answered, and events queued by other threads are written with this
+//! connection's own `seq`, until either side closes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tungstenite::Message;
+
+use super::transport::Conn;
+use super::{close, End, WRITE_STALL};
+use crate::methods::{self, Caller, Refusal};
+use crate::protocol::{self, ErrorShape, Inbound};
+use crate::state::{Next, Outbox, Shared};
+
+/// An authenticated connection after `hello-ok`.
+pub(super) struct Session {
+    pub(super) key: u64,
+    pub(super) caller: Caller,
+    pub(super) presence_key: Option<String>,
+    pub(super) outbox: Arc<Outbox>,
+}
+
+impl Session {
+    pub(super) fn run(&self, shared: &Arc<Shared>, conn: &mut Conn) -> End {
+        let mut seq: u64 = 0;
+        let mut denials: u32 = 0;
+        let max_denials = shared.live().settings.limits.max_unauthorized_calls;
+        let mut stalled: Option<Instant> = None;
+        loop {
+            let step = (|| -> Result<(), End> {
+                // Requests are read only while replies can be written: a
+                // peer that does not read its answers stops being read,
+                // and TCP pushes back on it instead of our memory.
+                while !conn.want_write {
+                    let Some(msg) = conn.read()? else { break };
+                    match msg {
+                        Message::Text(t) => self.on_text(shared, conn, t.as_str(), &mut denials)?,
+                        Message::Binary(_) => {
+                            let e = ErrorShape::invalid(
+                                "invalid frame: binary frames are not supported",
+                            );
+                            conn.send(protocol::res_err("invalid", &e))?;
+                        }
+                        _ => {}
+                    }
+                    if denials > max_denials {
+                        return Err(close(1008, "too many unauthorized requests"));
+                    }
+                }
+                if conn.want_write {
+                    // Events wait in the bounded outbox. A close request
+                    // (shutdown, slow consumer) cannot be written either,
+                    // so it drops the socket.
+                    if self.outbox.close_requested() {
+                        return Err(End::Gone);
+                    }
+                } else {
+                    self.write_events(conn, &mut seq)?;
+                }
+                conn.flush()?;
+                let timeout = if conn.want_write {
+                    let since = *stalled.get_or_insert_with(Instant::now);
+                    let left = WRITE_STALL.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        log::info!("dropping a client that has not read for {WRITE_STALL:?}");
+                        return Err(End::Gone);
+                    }
+                    Some(left)
+                } else {
+                    stalled = None;
+                    None
+                };
+                conn.wait(Some(self.outbox.wake_fd()), timeout)
+            })();
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Writes queued events until the outbox is empty or the socket would
+    /// block; each event gets this connection's next `seq` as it is written,
+    /// so dropped events leave no gaps.
+    fn write_events(&self, conn: &mut Conn, seq: &mut u64) -> Result<(), End> {
+        self.outbox.begin();
+        while !conn.want_write {
+            match self.outbox.pop() {
+                Next::Empty => break,
+                Next::Close(code, reason) => return Err(End::Close(code, reason)),
+                Next::Event(ev) => {
+                    *seq += 1;
+                    let frame =
+                        protocol::event_frame(ev.name, &ev.payload, Some(*seq), ev.state_version);
+                    conn.write(frame)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_text(
+        &self,
+        shared: &Arc<Shared>,
+        conn: &mut Conn,
+        text: &str,
+        denials: &mut u32,
+    ) -> Result<(), End> {
+        let reply = match protocol::parse_frame(text) {
+            Err(protocol::FrameError::NotJson(e)) => protocol::res_err(
+                "invalid",
+                &ErrorShape::invalid(format!("invalid frame: {e}")),
+            ),
+            Err(protocol::FrameError::NotObject) => protocol::res_err(
+                "invalid",
+                &ErrorShape::invalid("invalid frame: expected an object"),
+            ),
+            Ok(Inbound::Cancel) => return Ok(()),
+            Ok(Inbound::Invalid { id, why }) => protocol::res_err(
+                id.as_deref().unwrap_or("invalid"),
+                &ErrorShape::invalid(why),
+            ),
+            Ok(Inbound::Req { id, method, params }) => {
+                if method == "connect" {
+                    protocol::res_err(&id, &ErrorShape::invalid("connect already completed"))
+                } else {
+                    match methods::authorize(&self.caller, &method) {
+                        Err(Refusal::Unknown(e)) => protocol::res_err(&id, &e),
+                        Err(Refusal::Denied(e)) => {
+                            *denials += 1;
+                            protocol::res_err(&id, &e)
+                        }
+                        Ok(()) => {
+                            *denials = 0;
+                            match methods::call(shared, &self.caller, &method, params.as_ref()) {
+                                Ok(payload) => protocol::res_ok(&id, &payload),
+                                Err(e) => protocol::res_err(&id, &e),
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        conn.send(reply)
+    }
+}
+
+pub(super) fn disconnect(shared: &Shared, key: u64, presence_key: Option<&str>) {
+    shared.state().clients.remove(&key);
+    if let Some(pk) = presence_key {
+        shared.update_presence(|pr, now| pr.mark(pk, "disconnect", now));
+    }
+}
