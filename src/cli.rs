@@ -12,6 +12,7 @@
 //! the integration tests).
 
 mod args;
+mod help;
 mod values;
 
 use std::ffi::OsString;
@@ -67,7 +68,7 @@ const INSTALL_FLAGS: &[&str] = &["port", "token", "force"];
 /// What the first `clawgate logs` read returns unless `--limit` says.
 pub const DEFAULT_LOGS_LIMIT: usize = 200;
 /// `logs.tail` never returns more lines than this (the gateway clamps too).
-const MAX_LOGS_LIMIT: usize = crate::logtail::TAIL_MAX_LIMIT;
+const MAX_LOGS_LIMIT: usize = crate::logging::tail::TAIL_MAX_LIMIT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sub {
@@ -452,8 +453,7 @@ fn client_args(raw: &mut Raw) -> Result<ClientArgs, Error> {
     })
 }
 
-pub use crate::help::help_text;
+pub use help::help_text;
 
 #[cfg(test)]
-#[path = "cli_tests.rs"]
 mod tests;

@@ -10,145 +10,27 @@
 //! writes anything, opens sockets or touches the process environment (it is
 //! given an `Env` so tests can inject one).
 
+mod auth;
 mod file;
+mod location;
+mod types;
 
-use std::fs;
-use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::{AuthMode, BindMode, ClientArgs, Location, RunArgs};
-use crate::error::{io_message, Error};
+use crate::error::Error;
+use auth::resolve_auth;
+pub use file::redact;
 pub use file::ReloadMode;
 use file::{in_file, FileSettings, GatewayMode, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
-
-pub use file::redact;
+pub use location::state_dir;
+use location::{config_path, read_token_file, var};
+pub use types::{ClientTarget, Limits, LogSettings, ModelEntry, Settings};
 
 /// Read access to the environment, injectable so tests need not mutate the
 /// process environment.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// Every limit of LIMITS.md, configurable under `gateway.limits`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub max_connections: usize,
-    pub max_unauth_per_ip: usize,
-    pub max_head_bytes: usize,
-    pub max_headers: usize,
-    pub head_timeout_ms: u64,
-    pub max_body_bytes: usize,
-    pub body_timeout_ms: u64,
-    pub keep_alive_idle_ms: u64,
-    pub handshake_timeout_ms: u64,
-    pub max_pre_hello_frame_bytes: usize,
-    pub max_pre_hello_frames: usize,
-    pub max_payload: usize,
-    pub max_buffered_bytes: usize,
-    pub thread_stack_bytes: usize,
-    pub auth_max_failures: u32,
-    pub auth_window_ms: u64,
-    pub auth_lockout_ms: u64,
-    pub max_unauthorized_calls: u32,
-}
-
-impl Default for Limits {
-    /// The defaults of LIMITS.md, sized for a 64 MB router.
-    fn default() -> Limits {
-        Limits {
-            max_connections: 256,
-            max_unauth_per_ip: 32,
-            max_head_bytes: 16 * 1024,
-            max_headers: 100,
-            head_timeout_ms: 10_000,
-            max_body_bytes: 1024 * 1024,
-            body_timeout_ms: 30_000,
-            keep_alive_idle_ms: 5_000,
-            handshake_timeout_ms: 10_000,
-            max_pre_hello_frame_bytes: 64 * 1024,
-            max_pre_hello_frames: 16,
-            max_payload: 4 * 1024 * 1024,
-            max_buffered_bytes: 8 * 1024 * 1024,
-            thread_stack_bytes: 128 * 1024,
-            auth_max_failures: 10,
-            auth_window_ms: 60_000,
-            auth_lockout_ms: 300_000,
-            max_unauthorized_calls: 10,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelEntry {
-    pub id: String,
-    pub name: String,
-    pub provider: String,
-    pub alias: Option<String>,
-    pub context_window: Option<u64>,
-    pub reasoning: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogSettings {
-    pub level: log::LevelFilter,
-    /// Also write `<state_dir>/logs/clawgate.log`.
-    pub file: bool,
-    pub json: bool,
-}
-
-/// Everything `clawgate run` needs, resolved once at start-up.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub config_path: PathBuf,
-    /// The file's text when it exists.
-    pub config_raw: Option<String>,
-    /// The file parsed as plain JSON, for `config.get` (redact before use).
-    pub config_json: Option<serde_json::Value>,
-    pub state_dir: PathBuf,
-    pub dev: bool,
-    pub reset: bool,
-    pub force: bool,
-    pub port: u16,
-    pub bind: BindMode,
-    /// Only for `BindMode::Custom`.
-    pub bind_host: Option<IpAddr>,
-    pub auth_mode: AuthMode,
-    /// `None` with `AuthMode::Token` on a loopback bind: the server
-    /// generates one and stores it in `<state_dir>/gateway.token`.
-    /// Always `None` unless the mode is `Token`.
-    pub token: Option<String>,
-    /// Always `None` unless the mode is `Password`.
-    pub password: Option<String>,
-    /// Where the secret came from, for the start-up message.
-    pub secret_source: &'static str,
-    pub tick_interval_ms: u64,
-    pub limits: Limits,
-    pub allowed_origins: Vec<String>,
-    pub allowed_hosts: Vec<String>,
-    pub trusted_proxies: Vec<IpAddr>,
-    pub log: LogSettings,
-    pub models: Vec<ModelEntry>,
-    pub default_agent_id: String,
-    pub main_key: String,
-    /// "per-sender" or "global".
-    pub session_scope: String,
-    pub reload_mode: ReloadMode,
-    pub reload_debounce_ms: u64,
-    /// `commands.restart`: SIGUSR1 restarts the gateway in-process.
-    pub restart_enabled: bool,
-}
-
-/// Where and how a client command connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientTarget {
-    pub url: String,
-    pub token: Option<String>,
-    pub password: Option<String>,
-    pub config_path: PathBuf,
-    pub state_dir: PathBuf,
-    /// Where the credential came from ("--token", "CLAWGATE_GATEWAY_TOKEN",
-    /// "config", "token file", "none"), for `status`.
-    pub secret_source: &'static str,
-}
 
 /// The name of the generated token file inside the state directory.
 pub const TOKEN_FILE: &str = "gateway.token";
@@ -158,77 +40,6 @@ pub const DEFAULT_PORT: u16 = 18789;
 /// The `--dev` port, so a dev gateway can run beside the real one.
 pub const DEV_PORT: u16 = 19001;
 pub const DEFAULT_TICK_INTERVAL_MS: u64 = 30_000;
-
-// ---- where the files are ------------------------------------------------
-
-/// A variable's value; an empty variable counts as unset, as `VAR= cmd`
-/// is the shell's way of unsetting for one command.
-fn var(env: Env, name: &str) -> Option<String> {
-    env(name).filter(|v| !v.is_empty())
-}
-
-fn home(env: Env) -> Result<PathBuf, Error> {
-    var(env, "HOME").map(PathBuf::from).ok_or_else(|| {
-        Error::config("cannot find the home directory: set HOME or pass --state-dir")
-    })
-}
-
-/// A path from the environment, with a leading `~` expanded because
-/// systemd's `Environment=` and Docker's `-e` do not expand it.
-fn var_path(env: Env, name: &str) -> Result<Option<PathBuf>, Error> {
-    let Some(v) = var(env, name) else {
-        return Ok(None);
-    };
-    if v == "~" {
-        return home(env).map(Some);
-    }
-    match v.strip_prefix("~/") {
-        Some(rest) => Ok(Some(home(env)?.join(rest))),
-        None => Ok(Some(PathBuf::from(v))),
-    }
-}
-
-/// `--state-dir` > `--dev` > `--profile` > `CLAWGATE_STATE_DIR` >
-/// `OPENCLAW_STATE_DIR` > `~/.clawgate`.
-pub fn state_dir(loc: &Location, env: Env) -> Result<PathBuf, Error> {
-    if let Some(dir) = &loc.state_dir {
-        return Ok(dir.clone());
-    }
-    if loc.dev {
-        return Ok(home(env)?.join(".clawgate-dev"));
-    }
-    if let Some(p) = &loc.profile {
-        // The name becomes part of a path: no separators, no `..`.
-        let ok = !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok {
-            return Err(Error::usage(format!(
-                "invalid profile name '{p}': use letters, digits, '-' and '_'"
-            )));
-        }
-        return Ok(home(env)?.join(format!(".clawgate-{p}")));
-    }
-    for name in ["CLAWGATE_STATE_DIR", "OPENCLAW_STATE_DIR"] {
-        if let Some(dir) = var_path(env, name)? {
-            return Ok(dir);
-        }
-    }
-    Ok(home(env)?.join(".clawgate"))
-}
-
-/// The config path and whether the user named it explicitly.
-fn config_path(loc: &Location, env: Env, state_dir: &Path) -> Result<(PathBuf, bool), Error> {
-    if let Some(path) = &loc.config {
-        return Ok((path.clone(), true));
-    }
-    for name in ["CLAWGATE_CONFIG_PATH", "OPENCLAW_CONFIG_PATH"] {
-        if let Some(path) = var_path(env, name)? {
-            return Ok((path, true));
-        }
-    }
-    Ok((state_dir.join(CONFIG_FILE), false))
-}
 
 fn port(loc: &Location, env: Env, file: Option<u16>) -> Result<u16, Error> {
     if let Some(p) = loc.port {
@@ -270,65 +81,6 @@ fn log_level(
         }
     }
     Ok(file.unwrap_or(log::LevelFilter::Info))
-}
-
-// ---- secrets ----------------------------------------------------------------
-
-struct Secret {
-    value: String,
-    source: &'static str,
-}
-
-const PLACEHOLDERS: &[&str] = &[
-    "changeme",
-    "change-me",
-    "your-token",
-    "your_token",
-    "<token>",
-    "token",
-    "password",
-    "secret",
-    "xxx",
-    "your-password",
-    "your_password",
-    "<password>",
-    "<secret>",
-];
-
-/// The first of flag, `CLAWGATE_*`, `OPENCLAW_*`, file that is set.
-fn secret(
-    flag: (&'static str, Option<&str>),
-    vars: [&'static str; 2],
-    file: Option<&str>,
-    env: Env,
-) -> Option<Secret> {
-    let found = |value: String, source| Some(Secret { value, source });
-    if let (source, Some(v)) = flag {
-        return found(v.to_string(), source);
-    }
-    for name in vars {
-        if let Some(v) = var(env, name) {
-            return found(v, name);
-        }
-    }
-    file.and_then(|v| found(v.to_string(), "config"))
-}
-
-/// Refuses blank and placeholder secrets: a gateway "protected" by
-/// `changeme` is an open gateway with a false sense of safety.
-fn check_secret(s: &Secret, key: &str, path: &Path) -> Result<(), Error> {
-    let trimmed = s.value.trim();
-    let problem = if trimmed.is_empty() {
-        "is blank".to_string()
-    } else if PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(trimmed)) {
-        format!("is a placeholder ('{trimmed}'), not a secret: use a long random value such as the output of 'openssl rand -hex 32'")
-    } else {
-        return Ok(());
-    };
-    Err(match s.source {
-        "config" => in_file(path, format!("'gateway.auth.{key}' {problem}")),
-        source => Error::config(format!("{source}: the {key} {problem}")),
-    })
 }
 
 fn bind_name(b: BindMode) -> &'static str {
@@ -413,84 +165,6 @@ fn resolve_bind(
             path.display()
         ))),
     }
-}
-
-struct Auth {
-    mode: AuthMode,
-    token: Option<String>,
-    password: Option<String>,
-    source: &'static str,
-}
-
-fn resolve_auth(
-    args: &RunArgs,
-    env: Env,
-    path: &Path,
-    file: &FileSettings,
-    exposed: Option<BindMode>,
-) -> Result<Auth, Error> {
-    let token = secret(
-        ("--token", args.token.as_deref()),
-        ["CLAWGATE_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"],
-        file.token.as_deref(),
-        env,
-    );
-    let password = secret(
-        ("--password", args.password.as_deref()),
-        ["CLAWGATE_GATEWAY_PASSWORD", "OPENCLAW_GATEWAY_PASSWORD"],
-        file.password.as_deref(),
-        env,
-    );
-    let inferred = if password.is_some() && token.is_none() {
-        AuthMode::Password
-    } else {
-        AuthMode::Token
-    };
-    let mode = args.auth.or(file.auth_mode).unwrap_or(inferred);
-    // Only the secret the mode uses is kept (and checked): the server must
-    // not accept a credential the operator did not mean to enable.
-    let (token, password) = match mode {
-        AuthMode::Token => (token, None),
-        AuthMode::Password => (None, password),
-        AuthMode::None => (None, None),
-    };
-    if let Some(t) = &token {
-        check_secret(t, "token", path)?;
-    }
-    if let Some(p) = &password {
-        check_secret(p, "password", path)?;
-    }
-    if let (Some(bind), None, None) = (exposed, &token, &password) {
-        let mut msg = format!(
-            "Refusing to bind gateway to {} without auth. Set a secret with --token or --password, CLAWGATE_GATEWAY_TOKEN or CLAWGATE_GATEWAY_PASSWORD, or gateway.auth.token in '{}'.",
-            bind_name(bind),
-            path.display()
-        );
-        match mode {
-            AuthMode::None => msg.push_str(" Auth mode 'none' is only allowed on a loopback bind."),
-            AuthMode::Password => msg.push_str(" The auth mode is 'password', so set a password."),
-            AuthMode::Token => {}
-        }
-        return Err(Error::config(msg));
-    }
-    let source = match (mode, &token, &password) {
-        (AuthMode::Token, Some(t), _) => t.source,
-        (AuthMode::Token, None, _) => "generated",
-        (AuthMode::Password, _, Some(p)) => p.source,
-        (AuthMode::Password, _, None) => {
-            return Err(Error::config(format!(
-                "auth mode 'password' needs a password: pass --password, set CLAWGATE_GATEWAY_PASSWORD, or set 'gateway.auth.password' in '{}'",
-                path.display()
-            )));
-        }
-        (AuthMode::None, _, _) => "none",
-    };
-    Ok(Auth {
-        mode,
-        token: token.map(|s| s.value),
-        password: password.map(|s| s.value),
-        source,
-    })
 }
 
 /// Resolves flags, environment and config file into the settings of
@@ -634,20 +308,5 @@ fn client_host(file: &FileSettings) -> IpAddr {
     }
 }
 
-/// The token the gateway generated on first start; missing means none yet.
-fn read_token_file(state_dir: &Path) -> Result<Option<String>, Error> {
-    let path = state_dir.join(TOKEN_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::config(format!(
-            "'{}': {}",
-            path.display(),
-            io_message(&e)
-        ))),
-    }
-}
-
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

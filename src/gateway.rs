@@ -21,7 +21,7 @@ use std::thread::{self, Thread};
 use crate::cli::RunArgs;
 use crate::config;
 use crate::error::Error;
-use crate::logger;
+use crate::logging;
 use crate::state::Shared;
 use crate::sys;
 use accept::accept_loop;
@@ -46,8 +46,8 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     let log_file = settings
         .log
         .file
-        .then(|| logger::log_file_path(&settings.state_dir));
-    logger::init(logger::LogConfig {
+        .then(|| logging::log_file_path(&settings.state_dir));
+    logging::init(logging::LogConfig {
         level: settings.log.level,
         json: settings.log.json,
         file: log_file.clone(),

@@ -5,21 +5,19 @@
 //! the exit status their kind implies (1 runtime, 2 usage, 78 config).
 #![deny(unsafe_code)]
 
-mod atomic;
 mod auth;
 mod cli;
 mod client;
 mod config;
 mod error;
 mod gateway;
-mod help;
 mod http;
-mod logger;
-mod logtail;
+mod logging;
 mod methods;
 mod protocol;
 mod service;
 mod state;
+mod store;
 mod sys;
 mod ws;
 

@@ -125,7 +125,7 @@ fn emit(
     if !lines.is_empty() {
         let text: Vec<String> = lines
             .iter()
-            .map(|l| crate::logger::escape_controls(l).into_owned())
+            .map(|l| crate::logging::escape_controls(l).into_owned())
             .collect();
         out(&text.join("\n"));
     }

@@ -25,7 +25,7 @@ use super::signals::drain;
 use crate::auth::Secret;
 use crate::cli::{AuthMode, RunArgs};
 use crate::config::{self, ReloadMode, Settings};
-use crate::logger;
+use crate::logging;
 use crate::state::{lock, Live, Shared};
 use crate::sys;
 
@@ -136,7 +136,7 @@ impl Reloader {
             sys::monotonic_usec()
         ));
         let rotated = old.secret != secret && secret.mode != AuthMode::None;
-        logger::set_level(new.log.level);
+        logging::set_level(new.log.level);
         shared.set_live(Live {
             settings: new,
             secret,

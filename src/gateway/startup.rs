@@ -149,7 +149,7 @@ fn load_or_create_token(path: &Path) -> Result<(String, bool), Error> {
         Err(e) => return Err(Error::io(format!("reading '{}'", path.display()), e)),
     }
     let token = sys::random_hex(32).map_err(|e| Error::io("generating a token", e))?;
-    crate::atomic::write_atomic(path, format!("{token}\n").as_bytes(), 0o600)
+    crate::store::write_atomic(path, format!("{token}\n").as_bytes(), 0o600)
         .map_err(|e| Error::io(format!("writing '{}'", path.display()), e))?;
     Ok((token, true))
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::logtail;
+use crate::logging::tail;
 use crate::protocol::ErrorShape;
 use crate::state::Shared;
 
@@ -16,9 +16,9 @@ pub(super) fn logs_tail(shared: &Shared, params: Option<&Value>) -> Result<Value
     let p = params.and_then(Value::as_object);
     let num = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_u64);
     let cursor = num("cursor");
-    let limit = num("limit").map_or(logtail::TAIL_DEFAULT_LIMIT, |n| n as usize);
-    let max_bytes = num("maxBytes").map_or(logtail::TAIL_DEFAULT_MAX_BYTES, |n| n as usize);
-    match logtail::tail(path, cursor, limit, max_bytes) {
+    let limit = num("limit").map_or(tail::TAIL_DEFAULT_LIMIT, |n| n as usize);
+    let max_bytes = num("maxBytes").map_or(tail::TAIL_DEFAULT_MAX_BYTES, |n| n as usize);
+    match tail::tail(path, cursor, limit, max_bytes) {
         Ok(t) => {
             let mut v = json!({
                 "file": t.file, "cursor": t.cursor, "size": t.size, "lines": t.lines,

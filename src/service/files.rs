@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::atomic::{sync_dir, write_atomic};
 use crate::error::Error;
+use crate::store::{sync_dir, write_atomic};
 
 /// The variable `gateway.env` sets; the gateway reads it like any other
 /// `CLAWGATE_GATEWAY_TOKEN`, ahead of the config file.

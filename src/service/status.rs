@@ -149,8 +149,8 @@ pub fn last_log_error(svc: &Service) -> Option<(String, String)> {
             return Some((line, source));
         }
     }
-    let file = crate::logger::log_file_path(&svc.state_dir);
-    let tail = crate::logtail::tail(&file, None, 200, 64 * 1024).ok()?;
+    let file = crate::logging::log_file_path(&svc.state_dir);
+    let tail = crate::logging::tail::tail(&file, None, 200, 64 * 1024).ok()?;
     let line = last_problem(&tail.lines.join("\n"))?;
     Some((line, file.display().to_string()))
 }
@@ -163,7 +163,7 @@ pub fn last_problem(text: &str) -> Option<String> {
     text.lines()
         .rev()
         .find(|l| matches!(level_of(l), Some("error" | "warn")))
-        .map(|l| crate::logger::escape_controls(l.trim()).into_owned())
+        .map(|l| crate::logging::escape_controls(l.trim()).into_owned())
 }
 
 fn level_of(line: &str) -> Option<&'static str> {

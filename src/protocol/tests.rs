@@ -1,3 +1,4 @@
+use super::scopes::{SCOPE_ADMIN, SCOPE_WRITE};
 use super::*;
 use serde_json::json;
 

@@ -1,0 +1,194 @@
+//! The log backend: formats `log` records for stderr (plain, journald or
+//! JSON) and an optional rotating log file, and reads that file back for
+//! `logs.tail`.
+//!
+//! Each record becomes one line written with one `write_all`, so lines
+//! from concurrent threads never interleave. Control characters in messages
+//! are escaped, so no input can forge a log line or a terminal sequence.
+//! The logger must never panic and never log from inside itself: a broken
+//! log file is reported once on stderr and then abandoned.
+
+mod file;
+mod format;
+pub mod tail;
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+use crate::error::Error;
+use crate::sys;
+use file::FileSink;
+pub use format::escape_controls;
+use format::{format_line, rfc3339, Format};
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: LevelFilter,
+    pub json: bool,
+    /// Also append to this file, e.g. [`log_file_path`].
+    pub file: Option<PathBuf>,
+    /// Rotate before the file would grow past this; 0 never rotates.
+    pub max_file_bytes: u64,
+    /// How many rotated files (`.1`, `.2`, ...) to keep.
+    pub keep_files: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            level: LevelFilter::Info,
+            json: false,
+            file: None,
+            max_file_bytes: 1024 * 1024,
+            keep_files: 2,
+        }
+    }
+}
+
+/// `<state_dir>/logs/clawgate.log`.
+pub fn log_file_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("logs").join("clawgate.log")
+}
+
+/// Installs the logger for the whole process; call once, early in `main`.
+pub fn init(cfg: LogConfig) -> Result<(), Error> {
+    let file = match &cfg.file {
+        Some(path) => Some(FileSink::open(path, cfg.max_file_bytes, cfg.keep_files)?),
+        None => None,
+    };
+    let journal = stderr_is_journal();
+    let color = !cfg.json
+        && !journal
+        && sys::isatty(2)
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let logger = Logger {
+        stderr: Format {
+            json: cfg.json,
+            journal,
+            color,
+        },
+        file: Mutex::new(file),
+    };
+    log::set_boxed_logger(Box::new(logger))
+        .map_err(|_| Error::runtime("the logger is already initialized"))?;
+    log::set_max_level(cfg.level);
+    Ok(())
+}
+
+/// Changes the level of the running logger (configuration reload).
+pub fn set_level(level: LevelFilter) {
+    log::set_max_level(level);
+}
+
+/// systemd sets JOURNAL_STREAM to the device and inode of the journal
+/// stream it connected; a child whose stderr was redirected elsewhere
+/// inherits the variable, so compare it with what fd 2 really is.
+fn stderr_is_journal() -> bool {
+    let Some(var) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let meta = io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| File::from(fd).metadata());
+    match meta {
+        Ok(m) => journal_stream_matches(&var.to_string_lossy(), m.dev(), m.ino()),
+        Err(_) => true,
+    }
+}
+
+fn journal_stream_matches(var: &str, dev: u64, ino: u64) -> bool {
+    match var.split_once(':') {
+        Some((d, i)) => d.parse() == Ok(dev) && i.parse() == Ok(ino),
+        None => false,
+    }
+}
+
+/// clawgate's own records pass at the configured level; the libraries'
+/// (tungstenite, tiny_http) only from warn up, since their debug output is
+/// about internals the user cannot act on.
+fn allowed(max: LevelFilter, level: Level, target: &str) -> bool {
+    let cap = if is_ours(target) {
+        max
+    } else {
+        max.min(LevelFilter::Warn)
+    };
+    level <= cap
+}
+
+fn is_ours(target: &str) -> bool {
+    target == "clawgate" || target.starts_with("clawgate::")
+}
+
+struct Logger {
+    stderr: Format,
+    file: Mutex<Option<FileSink>>,
+}
+
+impl Log for Logger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        // The global maximum, not a copy: a reload changes the level with
+        // `set_level` and this must follow.
+        allowed(log::max_level(), metadata.level(), metadata.target())
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let target = record.target();
+        let msg = if is_ours(target) {
+            record.args().to_string()
+        } else {
+            format!("{target}: {}", record.args())
+        };
+        let ts = rfc3339(SystemTime::now());
+        let line = format_line(self.stderr, record.level(), &msg, &ts);
+        // A closed or full stderr must not stop the gateway.
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+        self.write_file(record.level(), &msg, &ts);
+    }
+
+    fn flush(&self) {}
+}
+
+impl Logger {
+    fn write_file(&self, level: Level, msg: &str, ts: &str) {
+        // The file gets the plain or JSON form, always with a timestamp
+        // and never with colour.
+        let file_format = Format {
+            json: self.stderr.json,
+            journal: false,
+            color: false,
+        };
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sink) = guard.as_mut() else {
+            return;
+        };
+        let line = format_line(file_format, level, msg, ts);
+        let Err(e) = sink.write(line.as_bytes()) else {
+            return;
+        };
+        let path = sink.path.display().to_string();
+        *guard = None;
+        drop(guard);
+        // Straight to stderr, not through `log`: logging from inside the
+        // logger could recurse into the same failure.
+        let warning = format!(
+            "log file '{path}': {}; no longer writing to it",
+            crate::error::io_message(&e)
+        );
+        let line = format_line(self.stderr, Level::Warn, &warning, ts);
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,7 @@
+//! Files the gateway owns under its state directory (and the service
+//! files `install` writes), written so that a crash or `kill -9` never
+//! leaves a torn one.
+
+mod durable;
+
+pub use durable::{sync_dir, write_atomic};
