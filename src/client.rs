@@ -15,33 +15,15 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::cli::{CallArgs, ClientArgs};
-use crate::config::{self, ClientTarget};
+use crate::cli::CallArgs;
+use crate::config::{self, ClientArgs, ClientTarget};
 use crate::error::Error;
+use crate::output::Output;
 use crate::protocol;
 use link::{open, Failure, Hello, Session};
 
 pub use logs::logs;
 pub use status::status;
-
-/// What a command prints on stdout, and its exit status.
-pub struct Output {
-    pub text: String,
-    pub code: i32,
-    /// Lines for stderr (warnings, or the error of a command that still
-    /// has a report to show); `main` prints each as `clawgate: <note>`.
-    pub notes: Vec<String>,
-}
-
-impl Output {
-    fn new(text: String, code: i32) -> Output {
-        Output {
-            text,
-            code,
-            notes: Vec::new(),
-        }
-    }
-}
 
 fn env(k: &str) -> Option<String> {
     std::env::var(k).ok()
@@ -72,7 +54,7 @@ fn resolve(args: &ClientArgs) -> Result<ClientTarget, Error> {
     if !located {
         let own = config::state_dir(loc, &env).map(|d| d.join(config::CONFIG_FILE));
         if own.is_ok_and(|p| !p.exists()) {
-            if let Some((config, state)) = crate::service::client_location(&env) {
+            if let Some((config, state)) = config::installed_system_service(&env) {
                 args.location.config = Some(config);
                 args.location.state_dir = Some(state);
             }
@@ -86,10 +68,10 @@ fn resolve(args: &ClientArgs) -> Result<ClientTarget, Error> {
     let env_file = target
         .config_path
         .parent()
-        .map(|dir| dir.join("gateway.env"));
+        .map(|dir| dir.join(config::ENV_FILE));
     let token = env_file
         .and_then(|path| std::fs::read_to_string(path).ok())
-        .and_then(|text| crate::service::token_in_env_file(&text));
+        .and_then(|text| config::token_in_env_file(&text));
     if let Some(token) = token {
         target.token = Some(token);
         target.secret_source = "gateway.env";

@@ -12,21 +12,27 @@
 
 mod auth;
 mod file;
+mod flags;
 mod location;
 mod types;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
-use crate::cli::{AuthMode, BindMode, ClientArgs, Location, RunArgs};
 use crate::error::Error;
 use auth::resolve_auth;
 pub use file::redact;
-pub use file::ReloadMode;
 use file::{in_file, FileSettings, GatewayMode, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
-pub use location::state_dir;
+pub use flags::{ClientArgs, Location, RunArgs};
 use location::{config_path, read_token_file, var};
-pub use types::{ClientTarget, Limits, LogSettings, ModelEntry, Settings};
+pub use location::{
+    installed_system_service, is_openwrt, procd_service, state_dir, system_root,
+    systemd_system_service, systemd_user_service, token_in_env_file, under, ServicePaths, ENV_FILE,
+    PROCD_SCRIPT, TOKEN_VAR, UNIT,
+};
+pub use types::{
+    AuthMode, BindMode, ClientTarget, Limits, LogSettings, ModelEntry, ReloadMode, Settings,
+};
 
 /// Read access to the environment, injectable so tests need not mutate the
 /// process environment.

@@ -7,7 +7,7 @@
 //! with the connection cap checked before the thread is spawned.
 
 mod accept;
-pub mod notify;
+mod notify;
 mod procnet;
 mod reload;
 mod signals;
@@ -18,8 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::{self, Thread};
 
-use crate::cli::RunArgs;
-use crate::config;
+use crate::config::{self, RunArgs};
 use crate::error::Error;
 use crate::logging;
 use crate::state::Shared;
@@ -29,7 +28,7 @@ use notify::Notifier;
 use reload::Reloader;
 use signals::HANDLED_SIGNALS;
 use startup::{bind, lock_instance, prepare_state_dir, resolve_secret};
-use ticker::{summary, tick_loop, watchdog_loop};
+use ticker::{tick_loop, watchdog_loop};
 
 /// Runs the gateway until a signal stops the process. `announce` prints
 /// the start-up lines (where it listens, where the token is) for the user.
@@ -41,7 +40,8 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     sys::block_signals(&HANDLED_SIGNALS).map_err(|e| Error::io("blocking signals", e))?;
     let env = |k: &str| std::env::var(k).ok();
     let settings = config::resolve_run(args, &env)?;
-    let reloader = Arc::new(Reloader::new(args, &settings));
+    let notifier = Arc::new(Notifier::from_env(&env));
+    let reloader = Arc::new(Reloader::new(args, &settings, notifier.clone()));
     prepare_state_dir(&settings)?;
     let log_file = settings
         .log
@@ -81,15 +81,8 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
-    let notifier = Notifier::from_env(&env);
     let watchdog = notifier.watchdog_interval();
-    let shared = Arc::new(Shared::new(
-        settings,
-        secret,
-        listen.clone(),
-        log_file,
-        notifier,
-    ));
+    let shared = Arc::new(Shared::new(settings, secret, listen.clone(), log_file));
     spawn_named("signals", {
         let (shared, reloader) = (shared.clone(), reloader.clone());
         move || signals::signal_loop(&shared, &reloader)
@@ -99,14 +92,14 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         move || reloader.watch(&shared)
     })?;
     let ticker = spawn_named("ticker", {
-        let shared = shared.clone();
-        move || tick_loop(&shared)
+        let (shared, notifier) = (shared.clone(), notifier.clone());
+        move || tick_loop(&shared, &notifier)
     })?;
     let _ = shared.ticker.set(ticker);
     if let Some(every) = watchdog {
         spawn_named("watchdog", {
-            let shared = shared.clone();
-            move || watchdog_loop(&shared, every)
+            let (shared, notifier) = (shared.clone(), notifier.clone());
+            move || watchdog_loop(&shared, &notifier, every)
         })?;
     }
     let pid = std::process::id();
@@ -116,9 +109,9 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     }
     // The listeners are bound and will be accepted on below: from the
     // manager's point of view the service is up.
-    shared.notifier.send(&format!(
+    notifier.send(&format!(
         "READY=1\nMAINPID={pid}\n{}",
-        notify::status(&summary(&shared))
+        notify::status(&shared.summary())
     ));
     let mut listeners = listeners.into_iter();
     let first = listeners

@@ -14,6 +14,7 @@ mod gateway;
 mod http;
 mod logging;
 mod methods;
+mod output;
 mod protocol;
 mod service;
 mod state;
@@ -25,6 +26,7 @@ use std::io::{self, Write};
 
 use cli::Command;
 use error::Error;
+use protocol::VERSION;
 
 fn main() {
     let code = match dispatch() {
@@ -41,7 +43,7 @@ fn dispatch() -> Result<i32, Error> {
     let command = cli::parse(std::env::args_os().skip(1))?;
     let output = match command {
         Command::Help(text) => return Ok(out(&text, false)),
-        Command::Version => return Ok(out(&format!("clawgate {}", state::VERSION), true)),
+        Command::Version => return Ok(out(&format!("clawgate {VERSION}"), true)),
         Command::Run(args) => {
             // Not `out`: a gateway must keep serving when whoever started
             // it closed its stdout; the lines are in the log as well.

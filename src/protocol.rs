@@ -16,6 +16,10 @@ pub use connect::{
 };
 pub use scopes::{has_scope, missing_scope, required_scope, unknown_method, SCOPE_READ};
 
+/// clawgate's own version, as `hello-ok.server.version`, presence,
+/// `status` and `--version` report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Protocol versions served; the reply names the highest shared one.
 pub const SUPPORTED: [u64; 2] = [3, 4];
 pub const MAX_PROTOCOL: u64 = 4;

@@ -26,14 +26,13 @@ mod systemd;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Init, Scope, ServiceAction, ServiceArgs};
-use crate::client::Output;
-use crate::config::Env;
+use crate::config::{self, Env, ServicePaths};
 use crate::error::Error;
+use crate::output::Output;
 use crate::sys;
 use report::Report;
 
-pub use files::token_in_env_file;
-pub use status::{client_location, status_section};
+pub use status::status_section;
 
 /// What the service commands need to know about the machine, read once.
 pub struct Host {
@@ -52,7 +51,7 @@ pub struct Host {
 impl Host {
     pub fn from_env(env: Env) -> Host {
         let var = |k: &str| env(k).filter(|v| !v.is_empty());
-        let root = var("CLAWGATE_ROOT").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        let root = config::system_root(env);
         let euid = sys::geteuid();
         Host {
             prefixed: root != Path::new("/"),
@@ -72,11 +71,11 @@ impl Host {
 
     /// An absolute system path, under the root prefix.
     pub fn path(&self, abs: &str) -> PathBuf {
-        self.root.join(abs.trim_start_matches('/'))
+        config::under(&self.root, abs)
     }
 
     fn openwrt(&self) -> bool {
-        self.path("/etc/openwrt_release").exists()
+        config::is_openwrt(&self.root)
     }
 
     /// systemd's own test for "booted with systemd" (sd_booted).
@@ -113,16 +112,27 @@ pub struct Service {
 }
 
 impl Service {
+    fn new(init: Init, scope: Scope, paths: ServicePaths) -> Service {
+        let ServicePaths {
+            file,
+            config,
+            env_file,
+            state_dir,
+        } = paths;
+        Service {
+            init,
+            scope,
+            file,
+            config,
+            env_file,
+            state_dir,
+        }
+    }
+
     fn systemd(host: &Host, scope: Scope) -> Result<Service, Error> {
         if scope == Scope::System {
-            return Ok(Service {
-                init: Init::Systemd,
-                scope,
-                file: host.path("/etc/systemd/system").join(systemd::UNIT),
-                config: host.path("/etc/clawgate/clawgate.json"),
-                env_file: host.path("/etc/clawgate/gateway.env"),
-                state_dir: host.path("/var/lib/clawgate"),
-            });
+            let paths = config::systemd_system_service(&host.root);
+            return Ok(Service::new(Init::Systemd, scope, paths));
         }
         let home = host.home.as_ref().ok_or_else(|| {
             Error::runtime("cannot find your home directory for a user service: HOME is not set")
@@ -131,27 +141,13 @@ impl Service {
             Some(dir) => dir.join("systemd/user"),
             None => home.join(".config/systemd/user"),
         };
-        // What the user unit's plain `clawgate run` uses.
-        let state = home.join(".clawgate");
-        Ok(Service {
-            init: Init::Systemd,
-            scope,
-            file: units.join(systemd::UNIT),
-            config: state.join(crate::config::CONFIG_FILE),
-            env_file: state.join("gateway.env"),
-            state_dir: state,
-        })
+        let paths = config::systemd_user_service(&units, home);
+        Ok(Service::new(Init::Systemd, scope, paths))
     }
 
     fn procd(host: &Host) -> Service {
-        Service {
-            init: Init::Procd,
-            scope: Scope::System,
-            file: host.path(procd::SCRIPT),
-            config: host.path("/etc/clawgate/clawgate.json"),
-            env_file: host.path("/etc/clawgate/gateway.env"),
-            state_dir: host.path("/etc/clawgate"),
-        }
+        let paths = config::procd_service(&host.root);
+        Service::new(Init::Procd, Scope::System, paths)
     }
 
     fn installed(&self) -> bool {
@@ -161,8 +157,8 @@ impl Service {
     /// Its name for the manager, as reports show it.
     fn name(&self) -> String {
         match self.init {
-            Init::Systemd => systemd::UNIT.to_string(),
-            Init::Procd => procd::SCRIPT.to_string(),
+            Init::Systemd => config::UNIT.to_string(),
+            Init::Procd => config::PROCD_SCRIPT.to_string(),
         }
     }
 

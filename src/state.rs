@@ -23,13 +23,11 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{Limiter, LimiterConfig, Secret};
 use crate::config::{Limits, Settings};
-use crate::gateway::notify::Notifier;
 use crate::protocol::StateVersion;
+use crate::protocol::VERSION;
 pub use outbox::{Next, Outbox, QueuedEvent};
 use presence::Presence;
 pub use slots::UnauthSlot;
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -75,8 +73,6 @@ pub struct Shared {
     /// Where the default agent's sessions would live, as `health` and
     /// `status` report it; fixed for the life of the process.
     pub sessions_path: String,
-    /// The service manager, when one is listening (sd_notify).
-    pub notifier: Notifier,
     pub state: Mutex<State>,
     /// Serializes broadcasts so every client sees presence versions in order.
     broadcast_order: Mutex<()>,
@@ -109,7 +105,6 @@ impl Shared {
         secret: Secret,
         listen: Vec<SocketAddr>,
         log_file: Option<PathBuf>,
-        notifier: Notifier,
     ) -> Shared {
         let limiter = Limiter::new(limiter_config(&settings.limits));
         let sessions_path = settings
@@ -121,7 +116,6 @@ impl Shared {
             .display()
             .to_string();
         Shared {
-            notifier,
             sessions_path,
             started: Instant::now(),
             hostname: crate::sys::hostname(),
@@ -172,6 +166,23 @@ impl Shared {
 
     pub fn uptime_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// One line for `systemctl status`: where it listens and who is
+    /// connected.
+    pub fn summary(&self) -> String {
+        let clients = self.state().clients.len();
+        let listen: Vec<String> = self.listen.iter().map(|a| format!("ws://{a}")).collect();
+        format!("{clients} clients; listening on {}", listen.join(", "))
+    }
+
+    /// Gives clients up to `within` to receive what was queued for them
+    /// (`shutdown` and the close), returning early once all are gone.
+    pub fn drain(&self, within: std::time::Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline && !self.state().clients.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {

@@ -2,16 +2,60 @@
 //! against it (in constant time), and the errors a failure answers with.
 //! Secrets are never logged.
 
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
 use serde_json::json;
 
-use crate::cli::AuthMode;
+use crate::config::{AuthMode, Settings, TOKEN_FILE};
+use crate::error::Error;
 use crate::protocol::{ConnectAuth, ErrorShape};
+use crate::sys;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Secret {
     pub mode: AuthMode,
     pub token: Option<String>,
     pub password: Option<String>,
+}
+
+impl Secret {
+    /// The secret clients must present. A token mode without a configured
+    /// token uses the generated one in the state dir, created on first use;
+    /// the second value says where it is and whether it was just created.
+    pub fn load(s: &Settings) -> Result<(Secret, Option<(PathBuf, bool)>), Error> {
+        let mut token = s.token.clone();
+        let mut generated = None;
+        if s.auth_mode == AuthMode::Token && token.is_none() {
+            let path = s.state_dir.join(TOKEN_FILE);
+            let (t, created) = load_or_create_token(&path)?;
+            token = Some(t);
+            generated = Some((path, created));
+        }
+        let secret = Secret {
+            mode: s.auth_mode,
+            token,
+            password: s.password.clone(),
+        };
+        Ok((secret, generated))
+    }
+}
+
+/// Reads the generated token, or creates one: 32 random bytes as hex,
+/// written to a temporary file (0600), synced, then renamed into place so a
+/// crash never leaves a half-written token.
+fn load_or_create_token(path: &Path) -> Result<(String, bool), Error> {
+    match fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_string(), false)),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("reading '{}'", path.display()), e)),
+    }
+    let token = sys::random_hex(32).map_err(|e| Error::io("generating a token", e))?;
+    crate::store::write_atomic(path, format!("{token}\n").as_bytes(), 0o600)
+        .map_err(|e| Error::io(format!("writing '{}'", path.display()), e))?;
+    Ok((token, true))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,9 @@ use serde_json::{json, Value};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-use crate::cli::ClientArgs;
-use crate::config::ClientTarget;
+use crate::config::{ClientArgs, ClientTarget};
 use crate::protocol;
-use crate::state::VERSION;
+use crate::protocol::VERSION;
 use crate::sys;
 
 /// An answer from the gateway that is not a success.

@@ -10,10 +10,11 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{env, open, pretty, resolve, Hello, Output};
-use crate::cli::{ClientArgs, StatusArgs};
-use crate::config::ClientTarget;
+use super::{env, open, pretty, resolve, Hello};
+use crate::cli::StatusArgs;
+use crate::config::{ClientArgs, ClientTarget};
 use crate::error::Error;
+use crate::output::Output;
 use crate::protocol;
 use crate::sys;
 

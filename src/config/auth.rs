@@ -7,7 +7,7 @@ use std::path::Path;
 use super::file::{in_file, FileSettings};
 use super::location::var;
 use super::{bind_name, Env};
-use crate::cli::{AuthMode, BindMode, RunArgs};
+use super::{AuthMode, BindMode, RunArgs};
 use crate::error::Error;
 
 struct Secret {

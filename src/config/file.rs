@@ -20,8 +20,7 @@ mod checks;
 
 use checks::{check, limits};
 
-use super::{Limits, ModelEntry};
-use crate::cli::{AuthMode, BindMode};
+use super::{AuthMode, BindMode, Limits, ModelEntry, ReloadMode};
 use crate::error::{io_message, Error};
 
 /// A config file is a few KiB; refusing big ones keeps a mistake such as
@@ -29,31 +28,6 @@ use crate::error::{io_message, Error};
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// The smallest file that lets a gateway start, quoted in hints.
 pub const MINIMAL_CONFIG: &str = r#"{"gateway":{"mode":"local"}}"#;
-
-/// How configuration changes are applied (`gateway.reload.mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReloadMode {
-    /// The file is not watched; SIGHUP still reloads, as `Hybrid`.
-    Off,
-    /// Apply what can change in place; log and skip what needs a restart.
-    Hot,
-    /// Restart in-process on every change.
-    Restart,
-    /// Apply in place when possible, restart in-process otherwise.
-    #[default]
-    Hybrid,
-}
-
-impl ReloadMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReloadMode::Off => "off",
-            ReloadMode::Hot => "hot",
-            ReloadMode::Restart => "restart",
-            ReloadMode::Hybrid => "hybrid",
-        }
-    }
-}
 
 /// How long a changed file must stay unchanged before it is read, so an
 /// editor's write-in-several-steps is read once, whole.

@@ -16,15 +16,14 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::notify;
-use super::signals::drain;
+use super::notify::{self, Notifier};
 use crate::auth::Secret;
-use crate::cli::{AuthMode, RunArgs};
 use crate::config::{self, ReloadMode, Settings};
+use crate::config::{AuthMode, RunArgs};
 use crate::logging;
 use crate::state::{lock, Live, Shared};
 use crate::sys;
@@ -32,6 +31,9 @@ use crate::sys;
 /// What `shutdown` tells clients before a restart: the old process drains
 /// for at most 700 ms, and the new one listens a few ms after the exec.
 const RESTART_EXPECTED_MS: u64 = 1500;
+/// How long clients get to read `shutdown` and the close frame, at a
+/// restart and at a stop.
+pub(super) const DRAIN: Duration = Duration::from_millis(700);
 /// How often the config file is checked for changes.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -57,13 +59,15 @@ pub struct Reloader {
     busy: Mutex<()>,
     /// The config file as it was when start-up read it.
     first_stamp: Stamp,
+    /// The service manager, told before and after a reload or restart.
+    notifier: Arc<Notifier>,
 }
 
 impl Reloader {
     /// `settings` are the ones start-up just resolved: the file is
     /// stamped now, so a change made while the gateway starts is not
     /// mistaken for the version it read.
-    pub fn new(args: &RunArgs, settings: &Settings) -> Reloader {
+    pub fn new(args: &RunArgs, settings: &Settings, notifier: Arc<Notifier>) -> Reloader {
         let mut all = std::env::args_os();
         let argv0 = all.next().unwrap_or_else(|| "clawgate".into());
         Reloader {
@@ -73,7 +77,12 @@ impl Reloader {
             argv: restart_args(all),
             busy: Mutex::new(()),
             first_stamp: stamp(&settings.config_path),
+            notifier,
         }
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// Re-reads the configuration and applies it as `gateway.reload.mode`
@@ -87,7 +96,7 @@ impl Reloader {
         };
         let env = |k: &str| std::env::var(k).ok();
         let loaded = config::resolve_run(&self.args, &env)
-            .and_then(|s| super::startup::load_secret(&s).map(|(secret, _)| (s, secret)));
+            .and_then(|s| Secret::load(&s).map(|(secret, _)| (s, secret)));
         let (mut new, secret) = match loaded {
             Ok(x) => x,
             Err(e) => {
@@ -131,7 +140,7 @@ impl Reloader {
             }
             _ => {}
         }
-        shared.notifier.send(&format!(
+        self.notifier.send(&format!(
             "RELOADING=1\nMONOTONIC_USEC={}",
             sys::monotonic_usec()
         ));
@@ -147,10 +156,8 @@ impl Reloader {
         }
         changed.sort_unstable();
         log::info!("configuration reloaded ({what}): {}", changed.join(", "));
-        shared.notifier.send(&format!(
-            "READY=1\n{}",
-            notify::status(&super::ticker::summary(shared))
-        ));
+        self.notifier
+            .send(&format!("READY=1\n{}", notify::status(&shared.summary())));
     }
 
     /// Restarts in-process: `shutdown {reason, restartExpectedMs}` to every
@@ -163,13 +170,13 @@ impl Reloader {
             return;
         };
         log::info!("{why}: restarting in-process");
-        shared.notifier.send(&format!(
+        self.notifier.send(&format!(
             "RELOADING=1\nMONOTONIC_USEC={}\n{}",
             sys::monotonic_usec(),
             notify::status("restarting")
         ));
         shared.shutdown_all("gateway restarting", Some(RESTART_EXPECTED_MS));
-        drain(shared);
+        shared.drain(DRAIN);
         let err = std::process::Command::new(exe)
             .arg0(&self.argv0)
             .args(&self.argv)
@@ -178,7 +185,7 @@ impl Reloader {
             "restart failed: cannot execute '{}': {err}; still running the old configuration",
             exe.display()
         );
-        shared.notifier.send("READY=1");
+        self.notifier.send("READY=1");
     }
 
     /// Watches the config file: a change is applied once the file has

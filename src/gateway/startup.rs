@@ -5,13 +5,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::procnet;
 use crate::auth::Secret;
-use crate::cli::{AuthMode, BindMode};
+use crate::config::{AuthMode, BindMode};
 use crate::config::{Settings, TOKEN_FILE};
 use crate::error::Error;
 use crate::sys;
@@ -83,31 +83,11 @@ pub(super) fn lock_instance(s: &Settings) -> Result<File, Error> {
     Ok(file)
 }
 
-/// The secret clients must present. A token mode without a configured
-/// token uses the generated one in the state dir, created on first use;
-/// the second value says where it is and whether it was just created.
-pub fn load_secret(s: &Settings) -> Result<(Secret, Option<(PathBuf, bool)>), Error> {
-    let mut token = s.token.clone();
-    let mut generated = None;
-    if s.auth_mode == AuthMode::Token && token.is_none() {
-        let path = s.state_dir.join(TOKEN_FILE);
-        let (t, created) = load_or_create_token(&path)?;
-        token = Some(t);
-        generated = Some((path, created));
-    }
-    let secret = Secret {
-        mode: s.auth_mode,
-        token,
-        password: s.password.clone(),
-    };
-    Ok((secret, generated))
-}
-
 pub(super) fn resolve_secret(
     s: &Settings,
     announce: &mut dyn FnMut(&str),
 ) -> Result<Secret, Error> {
-    let (secret, generated) = load_secret(s)?;
+    let (secret, generated) = Secret::load(s)?;
     if let Some((path, created)) = generated {
         announce(&format!(
             "auth token {} '{}' (clients on this host use it automatically)",
@@ -121,37 +101,13 @@ pub(super) fn resolve_secret(
     } else if s.auth_mode != AuthMode::None {
         announce(&format!(
             "auth: {} from {}",
-            mode_name(s.auth_mode),
+            s.auth_mode.as_str(),
             s.secret_source
         ));
     } else {
         announce("auth: none (loopback only)");
     }
     Ok(secret)
-}
-
-fn mode_name(m: AuthMode) -> &'static str {
-    match m {
-        AuthMode::Token => "token",
-        AuthMode::Password => "password",
-        AuthMode::None => "none",
-    }
-}
-
-/// Reads the generated token, or creates one: 32 random bytes as hex,
-/// written to a temporary file (0600), synced, then renamed into place so a
-/// crash never leaves a half-written token.
-fn load_or_create_token(path: &Path) -> Result<(String, bool), Error> {
-    match fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_string(), false)),
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(format!("reading '{}'", path.display()), e)),
-    }
-    let token = sys::random_hex(32).map_err(|e| Error::io("generating a token", e))?;
-    crate::store::write_atomic(path, format!("{token}\n").as_bytes(), 0o600)
-        .map_err(|e| Error::io(format!("writing '{}'", path.display()), e))?;
-    Ok((token, true))
 }
 
 /// The addresses `--bind` asks for. Parsed as numeric `SocketAddr`s so no

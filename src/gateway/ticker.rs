@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::notify;
+use super::notify::{self, Notifier};
 use crate::state::{now_ms, Shared};
 
 /// Ticks every `tickIntervalMs`. A reload unparks this thread, so a new
 /// interval applies at once rather than after the old one runs out.
-pub(super) fn tick_loop(shared: &Shared) {
+pub(super) fn tick_loop(shared: &Shared, notifier: &Notifier) {
     let mut last = Instant::now();
     loop {
         let every = Duration::from_millis(shared.live().settings.tick_interval_ms);
@@ -24,26 +24,19 @@ pub(super) fn tick_loop(shared: &Shared) {
         last = now;
         shared.broadcast("tick", &json!({ "ts": now_ms() }), true);
         shared.update_presence(|p, now| p.prune(now));
-        if shared.notifier.enabled() {
-            shared.notifier.send(&notify::status(&summary(shared)));
+        if notifier.enabled() {
+            notifier.send(&notify::status(&shared.summary()));
         }
     }
-}
-
-/// One line for `systemctl status`: where it listens and who is connected.
-pub fn summary(shared: &Shared) -> String {
-    let clients = shared.state().clients.len();
-    let listen: Vec<String> = shared.listen.iter().map(|a| format!("ws://{a}")).collect();
-    format!("{clients} clients; listening on {}", listen.join(", "))
 }
 
 /// Keeps the manager's watchdog fed while the gateway works: each ping
 /// first takes the state lock, so a wedged gateway stops pinging and gets
 /// restarted instead of looking alive.
-pub(super) fn watchdog_loop(shared: &Shared, every: Duration) {
+pub(super) fn watchdog_loop(shared: &Shared, notifier: &Notifier, every: Duration) {
     loop {
         drop(shared.state());
-        shared.notifier.send("WATCHDOG=1");
+        notifier.send("WATCHDOG=1");
         thread::sleep(every);
     }
 }

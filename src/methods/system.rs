@@ -4,8 +4,9 @@
 use serde_json::{json, Map, Value};
 
 use super::Caller;
+use crate::protocol::VERSION;
 use crate::protocol::{self, ErrorShape};
-use crate::state::{now_ms, Shared, VERSION};
+use crate::state::{now_ms, Shared};
 
 /// Heartbeats are an agent-runtime feature this gateway does not run; the
 /// summary says so rather than inventing an interval.

@@ -16,12 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::config::TOKEN_VAR;
 use crate::error::Error;
 use crate::store::{sync_dir, write_atomic};
-
-/// The variable `gateway.env` sets; the gateway reads it like any other
-/// `CLAWGATE_GATEWAY_TOKEN`, ahead of the config file.
-pub const TOKEN_VAR: &str = "CLAWGATE_GATEWAY_TOKEN";
 
 /// What happened, or will happen, to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,14 +244,6 @@ pub fn remove(path: &Path) -> Result<bool, Error> {
         Err(e) => Err(Error::io(format!("removing '{}'", path.display()), e)),
     }
 }
-/// The token in a `gateway.env`, for the client commands on this host.
-pub fn token_in_env_file(text: &str) -> Option<String> {
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix(TOKEN_VAR)?.strip_prefix('='))
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .rfind(|v| !v.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,11 +346,6 @@ mod tests {
             p.content,
             b"# mine\nOTHER=1\nCLAWGATE_GATEWAY_TOKEN=newtok2\n"
         );
-        assert_eq!(
-            token_in_env_file("# x\nCLAWGATE_GATEWAY_TOKEN=abc\n"),
-            Some("abc".into())
-        );
-        assert_eq!(token_in_env_file("CLAWGATE_GATEWAY_TOKEN=\n"), None);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -18,7 +18,7 @@ use super::Host;
 use crate::error::Error;
 
 /// Where the script goes, under the root prefix.
-pub const SCRIPT: &str = "/etc/init.d/clawgate";
+use crate::config::PROCD_SCRIPT as SCRIPT;
 const RC_COMMON: &str = "/etc/rc.common";
 const TEMPLATE: &str = include_str!("../../contrib/openwrt/clawgate.init");
 const CONTRIB_PROG: &str = "\nPROG=/usr/bin/clawgate\n";

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::exec::Ran;
 use super::files::FileState;
 use crate::cli::{Init, Scope, ServiceAction};
-use crate::client::Output;
 use crate::error::Error;
+use crate::output::Output;
 
 pub struct FileEntry {
     pub path: String,

@@ -6,8 +6,6 @@
 //! be asked is reported in the section's `error` field, not as a failure
 //! of `status`.
 
-use std::path::PathBuf;
-
 use serde_json::{json, Value};
 
 use super::{procd, systemd, Host, Service};
@@ -197,20 +195,6 @@ fn level_word(word: &str) -> Option<&'static str> {
         "trace" => Some("trace"),
         _ => None,
     }
-}
-
-/// The config and state directory of the installed system service (procd
-/// or systemd), when there is one with a config: the client commands use
-/// them when the user has no gateway of their own, so that `sudo clawgate
-/// status` on a server reaches the service on its port with its token.
-pub fn client_location(env: Env) -> Option<(PathBuf, PathBuf)> {
-    let host = Host::from_env(env);
-    let svc = if host.openwrt() || procd::installed(&host) {
-        Service::procd(&host)
-    } else {
-        Service::systemd(&host, Scope::System).ok()?
-    };
-    (svc.installed() && svc.config.exists()).then_some((svc.config, svc.state_dir))
 }
 
 #[cfg(test)]

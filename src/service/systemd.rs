@@ -14,7 +14,6 @@ use super::Host;
 use crate::cli::Scope;
 use crate::error::Error;
 
-pub const UNIT: &str = "clawgate.service";
 /// What `systemctl` calls it; `clawgate` and `clawgate.service` are the
 /// same unit to systemd, and the short form is what people type.
 pub const NAME: &str = "clawgate";

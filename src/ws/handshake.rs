@@ -14,8 +14,9 @@ use super::transport::Conn;
 use super::{close, End, Peer};
 use crate::auth;
 use crate::methods::{self, Caller};
+use crate::protocol::VERSION;
 use crate::protocol::{self, ErrorShape, Inbound};
-use crate::state::{Client, Outbox, Shared, UnauthSlot, VERSION};
+use crate::state::{Client, Outbox, Shared, UnauthSlot};
 use crate::sys;
 
 pub(super) fn handshake(
