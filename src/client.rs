@@ -82,7 +82,7 @@ fn resolve(args: &ClientArgs) -> Result<ClientTarget, Error> {
 pub fn call(args: &CallArgs) -> Result<Output, Error> {
     let target = resolve(&args.client)?;
     // Least privilege, like the stock CLI: the one scope the method needs.
-    let scope = protocol::required_scope(&args.method).unwrap_or(protocol::SCOPE_READ);
+    let scope = crate::methods::scope_for(&args.method);
     let hello = Hello {
         mode: "cli",
         scopes: vec![scope.to_string()],

@@ -95,7 +95,7 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         let (shared, notifier) = (shared.clone(), notifier.clone());
         move || tick_loop(&shared, &notifier)
     })?;
-    let _ = shared.ticker.set(ticker);
+    shared.set_ticker(ticker);
     if let Some(every) = watchdog {
         spawn_named("watchdog", {
             let (shared, notifier) = (shared.clone(), notifier.clone());

@@ -1,8 +1,13 @@
 //! The RPC methods served after `hello-ok`, and who may call them.
 //!
-//! Handlers read the shared state briefly and return a payload or an error
-//! object; they never block and never touch the caller's socket. Methods the
-//! gateway does not implement answer "unknown method", never a fake success.
+//! [`METHODS`] is the one place a method is declared: its name, the scope
+//! it needs, the roles that may call it and its handler. `hello-ok`'s
+//! `features.methods`, authorization, dispatch and the scope the client
+//! commands ask for are all read from it. Handlers take one configuration
+//! snapshot per request, read the shared state briefly and return a
+//! payload or an error object; they never block and never touch the
+//! caller's socket. Methods the gateway does not implement answer
+//! "unknown method", never a fake success.
 
 mod config;
 mod logs;
@@ -11,87 +16,172 @@ mod system;
 
 use serde_json::Value;
 
-use crate::protocol::{self, ErrorShape};
-use crate::state::Shared;
-use config::config_get;
-use logs::logs_tail;
-use models::models_list;
+use crate::protocol::{self, ErrorShape, Role, SCOPE_ADMIN, SCOPE_READ};
+use crate::state::{Live, PresenceKey, Shared};
 pub use system::health;
-use system::{status, system_event};
-
-/// Methods served, advertised in `hello-ok.features.methods`.
-pub const METHODS: &[&str] = &[
-    "health",
-    "status",
-    "system-presence",
-    "system-event",
-    "last-heartbeat",
-    "config.get",
-    "logs.tail",
-    "models.list",
-];
-
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "presence", "shutdown"];
 
 /// Who is calling, as settled at `connect`.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub role: String,
+    pub role: Role,
     pub scopes: Vec<String>,
     pub protocol: u64,
     /// This connection's presence key (also for `mode: cli` clients, which
     /// are not listed but may still report a system event).
-    pub presence_key: String,
+    pub presence_key: PresenceKey,
+}
+
+/// What a handler is given: the shared state, this request's
+/// configuration snapshot, the caller and the params as sent.
+pub struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub live: &'a Live,
+    pub caller: &'a Caller,
+    pub params: Option<&'a Value>,
+}
+
+type Handler = fn(&Ctx) -> Result<Value, ErrorShape>;
+
+/// Which roles may call a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roles {
+    Operator,
+    /// Operators and nodes: a node may call nothing else.
+    Any,
+}
+
+impl Roles {
+    fn allow(self, role: Role) -> bool {
+        match self {
+            Roles::Any => true,
+            Roles::Operator => role == Role::Operator,
+        }
+    }
+}
+
+/// One method: the only place its name, scope, roles and handler are
+/// written down.
+pub struct Method {
+    pub name: &'static str,
+    /// The operator scope it needs; `None` for none (`health`).
+    pub scope: Option<&'static str>,
+    pub roles: Roles,
+    handler: Handler,
+}
+
+/// Every method served, in the order `hello-ok` advertises them.
+pub static METHODS: &[Method] = &[
+    Method {
+        name: "health",
+        scope: None,
+        roles: Roles::Any,
+        handler: |c| Ok(system::health(c.shared, c.live)),
+    },
+    Method {
+        name: "status",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: system::status,
+    },
+    Method {
+        name: "system-presence",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| Ok(Value::Array(c.shared.presence_list())),
+    },
+    Method {
+        name: "system-event",
+        scope: Some(SCOPE_ADMIN),
+        roles: Roles::Operator,
+        handler: system::system_event,
+    },
+    Method {
+        name: "last-heartbeat",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        // No heartbeat runs in this gateway, so there is never a last one.
+        handler: |_| Ok(Value::Null),
+    },
+    Method {
+        name: "config.get",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: config::config_get,
+    },
+    Method {
+        name: "logs.tail",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: logs::logs_tail,
+    },
+    Method {
+        name: "models.list",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: models::models_list,
+    },
+];
+
+/// The events sent, advertised in `hello-ok.features.events`.
+pub const EVENTS: &[&str] = &["connect.challenge", "tick", "presence", "shutdown"];
+
+pub fn find(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.name == name)
+}
+
+/// The names, for `hello-ok.features.methods`.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    METHODS.iter().map(|m| m.name)
+}
+
+/// The scope a client asks for to call `name` with least privilege: the
+/// one the table names, `operator.read` for none, and admin for a method
+/// this gateway does not know (another gateway might).
+pub fn scope_for(name: &str) -> &'static str {
+    match find(name) {
+        Some(m) => m.scope.unwrap_or(SCOPE_READ),
+        None => SCOPE_ADMIN,
+    }
 }
 
 /// Why a call was refused before it ran. A denial counts toward the
 /// "too many unauthorized calls" close; an unknown method does not.
+#[derive(Debug)]
 pub enum Refusal {
     Unknown(ErrorShape),
     Denied(ErrorShape),
 }
 
-pub fn authorize(caller: &Caller, method: &str) -> Result<(), Refusal> {
-    if !METHODS.contains(&method) {
-        return Err(Refusal::Unknown(protocol::unknown_method(method)));
+/// The method `name`, if `caller` may call it.
+pub fn authorize(caller: &Caller, name: &str) -> Result<&'static Method, Refusal> {
+    let Some(method) = find(name) else {
+        return Err(Refusal::Unknown(protocol::unknown_method(name)));
+    };
+    if !method.roles.allow(caller.role) {
+        let message = format!("unauthorized role: {}", caller.role.as_str());
+        return Err(Refusal::Denied(ErrorShape::invalid(message)));
     }
-    if caller.role == "node" {
-        // Nodes may call only node methods (none yet) and health.
-        if method == "health" {
-            return Ok(());
-        }
-        return Err(Refusal::Denied(ErrorShape::invalid(
-            "unauthorized role: node",
-        )));
-    }
-    match protocol::required_scope(method) {
+    match method.scope {
         Some(scope) if !protocol::has_scope(&caller.scopes, scope) => Err(Refusal::Denied(
             protocol::missing_scope(scope, caller.protocol),
         )),
-        _ => Ok(()),
+        _ => Ok(method),
     }
 }
 
-pub fn call(
-    shared: &Shared,
-    caller: &Caller,
-    method: &str,
-    params: Option<&Value>,
-) -> Result<Value, ErrorShape> {
-    match method {
-        "health" => Ok(health(shared)),
-        "status" => Ok(status(shared)),
-        "system-presence" => {
-            let st = shared.state();
-            Ok(Value::Array(shared.presence_list(&st)))
-        }
-        "system-event" => system_event(shared, caller, params),
-        // No heartbeat runs in this gateway, so there is never a last one.
-        "last-heartbeat" => Ok(Value::Null),
-        "config.get" => Ok(config_get(shared)),
-        "logs.tail" => logs_tail(shared, params),
-        "models.list" => Ok(models_list(shared)),
-        _ => Err(protocol::unknown_method(method)),
+impl std::fmt::Debug for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Method")
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Method {
+    pub fn call(&self, ctx: &Ctx) -> Result<Value, ErrorShape> {
+        (self.handler)(ctx)
     }
 }
 
@@ -99,46 +189,77 @@ pub fn call(
 mod tests {
     use super::*;
 
-    fn caller(role: &str, scopes: &[&str], protocol: u64) -> Caller {
+    fn caller(role: Role, scopes: &[&str], protocol: u64) -> Caller {
         Caller {
-            role: role.into(),
+            role,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             protocol,
-            presence_key: "k".into(),
+            presence_key: PresenceKey::new("k"),
         }
     }
 
     #[test]
     fn unknown_methods_are_not_denials() {
-        let c = caller("operator", &["operator.admin"], 4);
+        let c = caller(Role::Operator, &["operator.admin"], 4);
         match authorize(&c, "cron.list") {
             Err(Refusal::Unknown(e)) => assert_eq!(e.message, "unknown method: cron.list"),
-            _ => panic!("expected unknown"),
+            other => panic!("expected unknown, got {other:?}"),
         }
     }
 
     #[test]
     fn scopes_and_roles_gate_methods() {
-        let none = caller("operator", &[], 4);
+        let none = caller(Role::Operator, &[], 4);
         assert!(authorize(&none, "health").is_ok());
         match authorize(&none, "status") {
             Err(Refusal::Denied(e)) => assert_eq!(e.code, "FORBIDDEN"),
-            _ => panic!("expected denial"),
+            other => panic!("expected denial, got {other:?}"),
         }
-        let read = caller("operator", &["operator.read"], 3);
+        let read = caller(Role::Operator, &["operator.read"], 3);
         assert!(authorize(&read, "status").is_ok());
         match authorize(&read, "system-event") {
             Err(Refusal::Denied(e)) => {
                 assert_eq!(e.code, "INVALID_REQUEST");
                 assert_eq!(e.message, "missing scope: operator.admin");
             }
-            _ => panic!("expected denial"),
+            other => panic!("expected denial, got {other:?}"),
         }
-        let node = caller("node", &["operator.admin"], 4);
+        let node = caller(Role::Node, &["operator.admin"], 4);
         assert!(authorize(&node, "health").is_ok());
         match authorize(&node, "status") {
             Err(Refusal::Denied(e)) => assert_eq!(e.message, "unauthorized role: node"),
-            _ => panic!("expected denial"),
+            other => panic!("expected denial, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_table_is_the_one_source_of_names_and_scopes() {
+        let names: Vec<&str> = names().collect();
+        assert_eq!(
+            names,
+            [
+                "health",
+                "status",
+                "system-presence",
+                "system-event",
+                "last-heartbeat",
+                "config.get",
+                "logs.tail",
+                "models.list"
+            ]
+        );
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "a method is declared twice");
+        assert_eq!(find("health").and_then(|m| m.scope), None);
+        assert_eq!(find("status").and_then(|m| m.scope), Some(SCOPE_READ));
+        assert_eq!(
+            find("system-event").and_then(|m| m.scope),
+            Some(SCOPE_ADMIN)
+        );
+        assert_eq!(scope_for("health"), SCOPE_READ);
+        assert_eq!(scope_for("logs.tail"), SCOPE_READ);
+        assert_eq!(scope_for("cron.list"), SCOPE_ADMIN);
     }
 }

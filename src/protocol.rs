@@ -7,14 +7,14 @@
 //! anything with an extra key.
 
 mod connect;
+mod params;
 mod scopes;
 
 use serde_json::{json, Map, Value};
 
-pub use connect::{
-    granted_scopes, negotiate, parse_connect, protocol_mismatch, ConnectAuth, ConnectParams,
-};
-pub use scopes::{has_scope, missing_scope, required_scope, unknown_method, SCOPE_READ};
+pub use connect::{granted_scopes, negotiate, protocol_mismatch, ConnectAuth, ConnectParams, Role};
+pub use params::{non_empty, parse, Invalid, Params};
+pub use scopes::{has_scope, missing_scope, unknown_method, SCOPE_ADMIN, SCOPE_READ};
 
 /// clawgate's own version, as `hello-ok.server.version`, presence,
 /// `status` and `--version` report it.

@@ -1,32 +1,49 @@
-//! The gateway's shared state and the per-connection outboxes.
+//! The gateway's shared state: what every connection thread, the ticker and
+//! the signal thread see.
 //!
-//! One `Mutex<State>` holds what connections share (clients, presence,
-//! versions, the auth limiter). It is held only to read or change those
-//! maps, never across I/O. Frames from other threads (ticks, presence,
-//! shutdown) reach a connection through its `Outbox`: a byte-bounded queue
-//! plus an eventfd that wakes the connection's poll, so a slow reader costs
-//! only its own queue and never stalls the broadcaster or other clients.
+//! One `Mutex<State>` holds the domain tables (clients, presence and its
+//! version, the failed-auth limiter, the per-IP count of sockets that have
+//! not authenticated). The tables are private plain data; `Shared` is the
+//! only way in, and each of its methods locks briefly, changes or reads a
+//! table, and returns or carries out what is to be done after unlocking
+//! (a [`Fanout`] to deliver, a delay to sleep). Nothing here does I/O with
+//! the lock held. Frames reach a connection through its [`Outbox`], so a
+//! slow reader costs only its own queue.
+//!
+//! Lock order (a thread holding one may take only those below it):
+//! 1. `Reloader::busy` (one reload or restart at a time);
+//! 2. `ordered`: serializes the events that carry a `stateVersion`, so
+//!    every client sees the versions rise in order;
+//! 3. `state`;
+//! 4. an outbox's queue (in practice never taken with `state` held: a
+//!    fan-out collects its targets under `state` and pushes after).
+//!
+//! `live` (the configuration snapshot) is taken alone, never while another
+//! lock is held. Durable stores (pairings, sessions) keep their own locks
+//! and are never touched with `state` held.
 
+mod clients;
 mod outbox;
-pub mod presence;
+mod presence;
 mod slots;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
 use crate::auth::{Limiter, LimiterConfig, Secret};
 use crate::config::{Limits, Settings};
 use crate::protocol::StateVersion;
-use crate::protocol::VERSION;
-pub use outbox::{Next, Outbox, QueuedEvent};
+use clients::Clients;
+pub use clients::ConnId;
+pub use outbox::{Delivery, Next, Outbox, QueuedEvent};
 use presence::Presence;
+pub use presence::PresenceKey;
 pub use slots::UnauthSlot;
 
 pub fn now_ms() -> u64 {
@@ -36,58 +53,56 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// A handshaken client as other threads see it.
+/// The domain tables. Private: reached only through `Shared`'s methods.
 #[derive(Debug)]
-pub struct Client {
-    pub outbox: Arc<Outbox>,
-}
-
-#[derive(Debug)]
-pub struct State {
-    pub clients: HashMap<u64, Client>,
-    pub presence: Presence,
-    pub presence_version: u64,
-    pub health_version: u64,
-    pub limiter: Limiter,
+struct State {
+    clients: Clients,
+    presence: Presence,
+    versions: StateVersion,
+    limiter: Limiter,
     /// Sockets per peer IP that have not completed `connect` yet.
-    pub unauthenticated: HashMap<IpAddr, usize>,
+    unauthenticated: std::collections::HashMap<IpAddr, usize>,
 }
 
 /// What a configuration reload may change: swapped whole, so a connection
-/// that took a snapshot at its start sees one consistent configuration.
+/// or request that took a snapshot sees one consistent configuration.
 #[derive(Debug)]
 pub struct Live {
     pub settings: Settings,
     pub secret: Secret,
 }
 
-/// Everything connections share, created once by the server.
+/// How many are connected, for `status` and the manager's status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub clients: usize,
+    pub presence: usize,
+}
+
+/// Everything connections share, created once by the gateway.
 #[derive(Debug)]
 pub struct Shared {
     live: Mutex<Arc<Live>>,
-    pub started: Instant,
-    pub hostname: String,
-    pub lan_ip: Option<String>,
-    pub listen: Vec<SocketAddr>,
-    pub log_file: Option<PathBuf>,
+    state: Mutex<State>,
+    ordered: Mutex<()>,
+    started: Instant,
+    listen: Vec<SocketAddr>,
+    log_file: Option<PathBuf>,
     /// Where the default agent's sessions would live, as `health` and
     /// `status` report it; fixed for the life of the process.
-    pub sessions_path: String,
-    pub state: Mutex<State>,
-    /// Serializes broadcasts so every client sees presence versions in order.
-    broadcast_order: Mutex<()>,
+    sessions_path: String,
     /// The ticker thread, woken when a reload may change its interval.
-    pub ticker: OnceLock<Thread>,
+    ticker: OnceLock<Thread>,
     /// Accepted sockets still open, checked before a thread is spawned.
-    pub open_sockets: AtomicUsize,
+    open_sockets: AtomicUsize,
     next_conn: AtomicUsize,
 }
 
 fn limiter_config(l: &Limits) -> LimiterConfig {
     LimiterConfig {
         max_failures: l.auth_max_failures,
-        window: std::time::Duration::from_millis(l.auth_window_ms),
-        lockout: std::time::Duration::from_millis(l.auth_lockout_ms),
+        window: Duration::from_millis(l.auth_window_ms),
+        lockout: Duration::from_millis(l.auth_lockout_ms),
         capacity: 10_000,
     }
 }
@@ -115,28 +130,38 @@ impl Shared {
             .join("sessions.json")
             .display()
             .to_string();
+        let presence = Presence::new(
+            crate::sys::hostname(),
+            crate::sys::lan_ipv4().map(|ip| ip.to_string()),
+        );
         Shared {
             sessions_path,
             started: Instant::now(),
-            hostname: crate::sys::hostname(),
-            lan_ip: crate::sys::lan_ipv4().map(|ip| ip.to_string()),
             listen,
             log_file,
             state: Mutex::new(State {
-                clients: HashMap::new(),
-                presence: Presence::default(),
-                presence_version: 1,
-                health_version: 1,
+                clients: Clients::default(),
+                presence,
+                versions: StateVersion {
+                    presence: 1,
+                    health: 1,
+                },
                 limiter,
-                unauthenticated: HashMap::new(),
+                unauthenticated: Default::default(),
             }),
-            broadcast_order: Mutex::new(()),
+            ordered: Mutex::new(()),
             ticker: OnceLock::new(),
             open_sockets: AtomicUsize::new(0),
             next_conn: AtomicUsize::new(1),
             live: Mutex::new(Arc::new(Live { settings, secret })),
         }
     }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    // ---- configuration and process facts ---------------------------------
 
     /// The current configuration. Callers hold the snapshot for as long as
     /// one request or handshake, never across a reload they must notice.
@@ -147,21 +172,34 @@ impl Shared {
     /// Installs a reloaded configuration for everything that reads it from
     /// now on, and retunes the auth limiter without forgetting its counts.
     pub fn set_live(&self, live: Live) {
-        let l = &live.settings.limits;
-        self.state().limiter.reconfigure(limiter_config(l));
+        let cfg = limiter_config(&live.settings.limits);
+        self.state().limiter.reconfigure(cfg);
         *lock(&self.live) = Arc::new(live);
         if let Some(t) = self.ticker.get() {
             t.unpark();
         }
     }
 
+    /// The ticker thread, unparked by a reload.
+    pub fn set_ticker(&self, ticker: Thread) {
+        let _ = self.ticker.set(ticker);
+    }
+
+    pub fn listen(&self) -> &[SocketAddr] {
+        &self.listen
+    }
+
+    pub fn log_file(&self) -> Option<&Path> {
+        self.log_file.as_deref()
+    }
+
+    pub fn sessions_path(&self) -> &str {
+        &self.sessions_path
+    }
+
     /// Every listener is on a loopback address: the Host check applies.
     pub fn loopback_only(&self) -> bool {
         !self.listen.is_empty() && self.listen.iter().all(|a| a.ip().is_loopback())
-    }
-
-    pub fn next_conn_id(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed) as u64
     }
 
     pub fn uptime_ms(&self) -> u64 {
@@ -171,124 +209,100 @@ impl Shared {
     /// One line for `systemctl status`: where it listens and who is
     /// connected.
     pub fn summary(&self) -> String {
-        let clients = self.state().clients.len();
+        let clients = self.counts().clients;
         let listen: Vec<String> = self.listen.iter().map(|a| format!("ws://{a}")).collect();
         format!("{clients} clients; listening on {}", listen.join(", "))
     }
 
+    /// Takes and drops the state lock: the watchdog pings only while the
+    /// gateway is not wedged.
+    pub fn responsive(&self) {
+        drop(self.state());
+    }
+
+    // ---- sockets ---------------------------------------------------------
+
+    /// Counts an accepted socket; `false` (and not counted) past `max`.
+    pub fn open_socket(&self, max: usize) -> bool {
+        let open = self.open_sockets.fetch_add(1, Ordering::AcqRel) + 1;
+        if open > max {
+            self.open_sockets.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    pub fn close_socket(&self) {
+        self.open_sockets.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn open_sockets(&self) -> usize {
+        self.open_sockets.load(Ordering::Relaxed)
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        ConnId::new(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    // ---- the failed-auth limiter ------------------------------------------
+
+    /// `Err(retry_after_ms)` while `ip` is locked out.
+    pub fn auth_lockout(&self, ip: IpAddr, exempt: bool, now: Instant) -> Result<(), u64> {
+        self.state().limiter.check(ip, exempt, now)
+    }
+
+    /// Counts a failed secret; returns how long to wait before answering
+    /// (the caller sleeps, never with a lock held).
+    pub fn auth_failure(&self, ip: IpAddr, exempt: bool, now: Instant) -> Duration {
+        self.state().limiter.record_failure(ip, exempt, now)
+    }
+
+    // ---- clients -----------------------------------------------------------
+
+    /// Admits a handshaken client: it receives broadcasts from now on, and
+    /// its address's failed attempts are forgotten.
+    pub fn register(&self, id: ConnId, ip: IpAddr, outbox: Arc<Outbox>) {
+        let mut st = self.state();
+        st.limiter.record_success(ip);
+        st.clients.insert(id, outbox);
+    }
+
+    pub fn unregister(&self, id: ConnId) {
+        self.state().clients.remove(id);
+    }
+
+    pub fn counts(&self) -> Counts {
+        let st = self.state();
+        Counts {
+            clients: st.clients.len(),
+            presence: st.presence.len(),
+        }
+    }
+
     /// Gives clients up to `within` to receive what was queued for them
     /// (`shutdown` and the close), returning early once all are gone.
-    pub fn drain(&self, within: std::time::Duration) {
+    pub fn drain(&self, within: Duration) {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline && !self.state().clients.is_empty() {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    }
-
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
-    }
-
-    /// The gateway's own presence entry, with a fresh `ts` on every read.
-    pub fn own_presence(&self, now: u64) -> Map<String, Value> {
-        let ip = self.lan_ip.as_deref();
-        let text = match ip {
-            Some(ip) => format!(
-                "Gateway: {} ({ip}) · app {VERSION} · mode gateway · reason self",
-                self.hostname
-            ),
-            None => format!(
-                "Gateway: {} · app {VERSION} · mode gateway · reason self",
-                self.hostname
-            ),
-        };
-        let mut m = Map::new();
-        m.insert("host".into(), json!(self.hostname));
-        if let Some(ip) = ip {
-            m.insert("ip".into(), json!(ip));
-        }
-        m.insert("version".into(), json!(VERSION));
-        m.insert("platform".into(), json!(std::env::consts::OS));
-        m.insert("mode".into(), json!("gateway"));
-        m.insert("reason".into(), json!("self"));
-        m.insert("text".into(), json!(text));
-        m.insert("ts".into(), json!(now));
-        m
-    }
-
-    pub fn presence_list(&self, st: &State) -> Vec<Value> {
-        let now = now_ms();
-        st.presence.list(self.own_presence(now), now)
-    }
-
-    pub fn state_version(st: &State) -> StateVersion {
-        StateVersion {
-            presence: st.presence_version,
-            health: st.health_version,
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
     /// Sends one event to every handshaken client.
-    pub fn broadcast(&self, name: &'static str, payload: &Value, droppable: bool) {
-        let _order = lock(&self.broadcast_order);
-        let payload: Arc<str> = payload.to_string().into();
-        let targets = self.targets();
-        for t in targets {
-            t.push(
-                QueuedEvent {
-                    name,
-                    payload: payload.clone(),
-                    state_version: None,
-                },
-                droppable,
-            );
-        }
-    }
-
-    /// Applies `change` to the presence table and, if it reports a change,
-    /// bumps the version and sends the full list to everyone.
-    pub fn update_presence(&self, change: impl FnOnce(&mut Presence, u64) -> bool) {
-        let _order = lock(&self.broadcast_order);
-        let (payload, sv, targets) = {
-            let mut st = self.state();
-            if !change(&mut st.presence, now_ms()) {
-                return;
-            }
-            st.presence_version += 1;
-            let list = self.presence_list(&st);
-            let sv = Shared::state_version(&st);
-            let targets: Vec<Arc<Outbox>> = st.clients.values().map(|c| c.outbox.clone()).collect();
-            (json!({ "presence": list }).to_string(), sv, targets)
-        };
-        let payload: Arc<str> = payload.into();
-        for t in targets {
-            t.push(
-                QueuedEvent {
-                    name: "presence",
-                    payload: payload.clone(),
-                    state_version: Some(sv),
-                },
-                true,
-            );
-        }
+    pub fn broadcast(&self, name: &'static str, payload: &Value, delivery: Delivery) {
+        let event = QueuedEvent::new(name, payload.to_string(), None);
+        let fanout = self.state().clients.fanout(event, delivery);
+        fanout.deliver();
     }
 
     /// Closes every handshaken client with `code` and `reason` once what is
     /// queued for it is written (a rotated secret: 4001).
     pub fn close_all(&self, code: u16, reason: &str) -> usize {
-        let targets = self.targets();
+        let targets = self.state().clients.outboxes();
         for t in &targets {
             t.close(code, reason);
         }
         targets.len()
-    }
-
-    fn targets(&self) -> Vec<Arc<Outbox>> {
-        self.state()
-            .clients
-            .values()
-            .map(|c| c.outbox.clone())
-            .collect()
     }
 
     /// Sends `shutdown` to every handshaken client and asks each to close
@@ -300,19 +314,86 @@ impl Shared {
         if let Some(ms) = restart_expected_ms {
             payload["restartExpectedMs"] = json!(ms);
         }
-        let payload: Arc<str> = payload.to_string().into();
-        let targets = self.targets();
+        let event = QueuedEvent::new("shutdown", payload.to_string(), None);
+        let fanout = self.state().clients.fanout(event, Delivery::Required);
+        let targets = fanout.deliver();
         for t in &targets {
-            t.push(
-                QueuedEvent {
-                    name: "shutdown",
-                    payload: payload.clone(),
-                    state_version: None,
-                },
-                false,
-            );
             t.close(1012, "service restart");
         }
         targets.len()
+    }
+
+    // ---- presence ------------------------------------------------------------
+
+    /// The presence list (the gateway's own entry first) and the versions
+    /// it belongs to, for `hello-ok`.
+    pub fn presence_snapshot(&self) -> (Vec<Value>, StateVersion) {
+        let st = self.state();
+        (st.presence.list(now_ms()), st.versions)
+    }
+
+    pub fn presence_list(&self) -> Vec<Value> {
+        self.presence_snapshot().0
+    }
+
+    /// Merges `fields` into `key`'s entry and tells everyone.
+    pub fn presence_update(&self, key: &PresenceKey, fields: &Map<String, Value>) {
+        self.change_presence(|p, now| {
+            p.upsert(key, fields, now);
+            true
+        });
+    }
+
+    /// Marks `key` as gone (it stays listed until it expires).
+    pub fn presence_leave(&self, key: &PresenceKey) {
+        self.change_presence(|p, now| p.mark(key, "disconnect", now));
+    }
+
+    /// Drops expired entries, telling everyone if any went.
+    pub fn presence_expire(&self) {
+        self.change_presence(|p, now| p.prune(now));
+    }
+
+    /// Applies `change` and, if it reports a change, bumps the version and
+    /// sends the full list to everyone (droppable: the next one supersedes
+    /// it).
+    fn change_presence(&self, change: impl FnOnce(&mut Presence, u64) -> bool) {
+        let _order = lock(&self.ordered);
+        let fanout = {
+            let mut st = self.state();
+            let now = now_ms();
+            if !change(&mut st.presence, now) {
+                return;
+            }
+            st.versions.presence += 1;
+            let payload = json!({ "presence": st.presence.list(now) }).to_string();
+            let event = QueuedEvent::new("presence", payload, Some(st.versions));
+            st.clients.fanout(event, Delivery::Droppable)
+        };
+        fanout.deliver();
+    }
+
+    // ---- unauthenticated sockets --------------------------------------------
+
+    /// Takes one of `ip`'s `max` places for sockets that have not
+    /// authenticated; `false` when all are taken.
+    fn claim_unauth(&self, ip: IpAddr, max: usize) -> bool {
+        let mut st = self.state();
+        let n = st.unauthenticated.entry(ip).or_insert(0);
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release_unauth(&self, ip: IpAddr) {
+        let mut st = self.state();
+        if let Some(n) = st.unauthenticated.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                st.unauthenticated.remove(&ip);
+            }
+        }
     }
 }

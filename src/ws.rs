@@ -10,30 +10,18 @@ mod connection;
 mod handshake;
 mod transport;
 
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::WebSocket;
 
+use crate::auth::Peer;
 use crate::protocol;
 use crate::state::{now_ms, Shared, UnauthSlot};
 use crate::sys;
-use connection::disconnect;
-use handshake::handshake;
 use transport::{finish, Conn};
-
-/// Who is on the other end, as far as the upgrade request told.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    pub addr: SocketAddr,
-    pub ip: IpAddr,
-    /// A direct loopback connection (no proxy headers).
-    pub local: bool,
-    /// The upgrade carried a browser `Origin`.
-    pub browser: bool,
-}
 
 /// How long a client may leave our writes blocked (not reading at all)
 /// before it is dropped: twice the default tick interval, after which
@@ -52,6 +40,9 @@ fn close(code: u16, reason: impl Into<String>) -> End {
     End::Close(code, reason.into())
 }
 
+/// Serves an upgraded socket: `leftover` holds what the peer sent after
+/// the upgrade request; `slot` is its address's place among the sockets
+/// that have not authenticated, released once `hello-ok` is sent.
 pub fn serve(
     shared: &Arc<Shared>,
     stream: TcpStream,
@@ -59,6 +50,8 @@ pub fn serve(
     peer: Peer,
     mut slot: UnauthSlot,
 ) {
+    // This connection's limits until `connect`, which takes its own
+    // snapshot for the secret and what it advertises.
     let live = shared.live();
     let limits = &live.settings.limits;
     if stream.set_nonblocking(true).is_err() {
@@ -81,12 +74,11 @@ pub fn serve(
     };
     let end = match conn.send(protocol::challenge_frame(&nonce, now_ms())) {
         Err(end) => end,
-        Ok(()) => match handshake(shared, &mut conn, peer, &mut slot) {
+        Ok(()) => match handshake::handshake(shared, &live, &mut conn, peer, &mut slot) {
             Err(end) => end,
-            Ok(session) => {
-                let key = session.key;
-                let end = session.run(shared, &mut conn);
-                disconnect(shared, key, session.presence_key.as_deref());
+            Ok(connection) => {
+                let end = connection.run(shared, &mut conn);
+                connection.leave(shared);
                 end
             }
         },

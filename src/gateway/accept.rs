@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -32,17 +31,16 @@ pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         // Per connection: a reload may have changed the limits.
         let live = shared.live();
         let limits = &live.settings.limits;
-        let open = shared.open_sockets.fetch_add(1, Ordering::AcqRel) + 1;
-        if open > limits.max_connections {
-            shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
+        if !shared.open_socket(limits.max_connections) {
             reject_busy(stream, "too many connections");
             continue;
         }
         // One address may hold only so many sockets that have not
         // authenticated, so idle or slow sockets from one peer cannot use
         // up the threads everyone else needs.
-        let Some(slot) = UnauthSlot::claim(shared, crate::http::canonical_ip(peer.ip())) else {
-            shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
+        let ip = crate::http::canonical_ip(peer.ip());
+        let Some(slot) = UnauthSlot::claim(shared, ip, limits.max_unauth_per_ip) else {
+            shared.close_socket();
             reject_busy(
                 stream,
                 "too many unauthenticated connections from this address",
@@ -55,10 +53,10 @@ pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             .stack_size(limits.thread_stack_bytes)
             .spawn(move || {
                 crate::http::serve(&conn_shared, stream, peer, slot);
-                conn_shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
+                conn_shared.close_socket();
             });
         if let Err(e) = spawned {
-            shared.open_sockets.fetch_sub(1, Ordering::AcqRel);
+            shared.close_socket();
             log::warn!("cannot start a connection thread: {e}");
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::notify::{self, Notifier};
-use crate::state::{now_ms, Shared};
+use crate::state::{now_ms, Delivery, Shared};
 
 /// Ticks every `tickIntervalMs`. A reload unparks this thread, so a new
 /// interval applies at once rather than after the old one runs out.
@@ -22,8 +22,8 @@ pub(super) fn tick_loop(shared: &Shared, notifier: &Notifier) {
             continue;
         }
         last = now;
-        shared.broadcast("tick", &json!({ "ts": now_ms() }), true);
-        shared.update_presence(|p, now| p.prune(now));
+        shared.broadcast("tick", &json!({ "ts": now_ms() }), Delivery::Droppable);
+        shared.presence_expire();
         if notifier.enabled() {
             notifier.send(&notify::status(&shared.summary()));
         }
@@ -35,7 +35,7 @@ pub(super) fn tick_loop(shared: &Shared, notifier: &Notifier) {
 /// restarted instead of looking alive.
 pub(super) fn watchdog_loop(shared: &Shared, notifier: &Notifier, every: Duration) {
     loop {
-        drop(shared.state());
+        shared.responsive();
         notifier.send("WATCHDOG=1");
         thread::sleep(every);
     }

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::head::Head;
 use super::response::respond;
+use crate::auth::Peer;
 use crate::state::Shared;
-use crate::ws::Peer;
 
 /// Checks shared by plain requests and upgrades: tokens in URLs and the
 /// Host header on loopback binds (DNS rebinding).

@@ -3,32 +3,32 @@
 
 use serde_json::{json, Value};
 
+use super::Ctx;
 use crate::config;
-use crate::state::Shared;
+use crate::protocol::ErrorShape;
+use crate::state::Live;
 
-pub(super) fn config_get(shared: &Shared) -> Value {
-    let live = shared.live();
-    let s = &live.settings;
+pub(super) fn config_get(c: &Ctx) -> Result<Value, ErrorShape> {
+    let s = &c.live.settings;
     let parsed = s.config_json.as_ref().map(config::redact);
     let raw = parsed
         .as_ref()
         .and_then(|p| serde_json::to_string_pretty(p).ok());
-    json!({
+    Ok(json!({
         "path": s.config_path.display().to_string(),
         "exists": s.config_raw.is_some(),
         "raw": raw,
         "parsed": parsed,
-        "config": effective_config(shared),
+        "config": effective_config(c.live),
         "valid": true,
         "issues": [],
         "warnings": [],
         "legacyIssues": [],
-    })
+    }))
 }
 
 /// The settings in force, in the file's shape, secrets redacted.
-fn effective_config(shared: &Shared) -> Value {
-    let live = shared.live();
+fn effective_config(live: &Live) -> Value {
     let s = &live.settings;
     let l = &s.limits;
     let redacted = |v: &Option<String>| v.as_ref().map(|_| "__REDACTED__");

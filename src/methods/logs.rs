@@ -1,24 +1,38 @@
 //! `logs.tail`: the gateway's own log file, read from a cursor.
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::Ctx;
 use crate::logging::tail;
-use crate::protocol::ErrorShape;
-use crate::state::Shared;
+use crate::protocol::{self, ErrorShape, Params};
 
-pub(super) fn logs_tail(shared: &Shared, params: Option<&Value>) -> Result<Value, ErrorShape> {
-    let Some(path) = &shared.log_file else {
+/// `logs.tail` params: where to resume and how much to return at most
+/// (clamped by the reader to `TAIL_MAX_LIMIT` lines and `TAIL_MAX_BYTES`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object")]
+struct Tail {
+    cursor: Option<u64>,
+    limit: Option<u64>,
+    max_bytes: Option<u64>,
+}
+
+impl Params for Tail {}
+
+pub(super) fn logs_tail(c: &Ctx) -> Result<Value, ErrorShape> {
+    let Some(path) = c.shared.log_file() else {
         return Err(ErrorShape::unavailable(format!(
             "file logging is off: set logging.file to true in '{}'",
-            shared.live().settings.config_path.display()
+            c.live.settings.config_path.display()
         )));
     };
-    let p = params.and_then(Value::as_object);
-    let num = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_u64);
-    let cursor = num("cursor");
-    let limit = num("limit").map_or(tail::TAIL_DEFAULT_LIMIT, |n| n as usize);
-    let max_bytes = num("maxBytes").map_or(tail::TAIL_DEFAULT_MAX_BYTES, |n| n as usize);
-    match tail::tail(path, cursor, limit, max_bytes) {
+    let p: Tail = protocol::parse("logs.tail", c.params)?;
+    let size = |n: Option<u64>, default: usize| {
+        n.map_or(default, |n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    let limit = size(p.limit, tail::TAIL_DEFAULT_LIMIT);
+    let max_bytes = size(p.max_bytes, tail::TAIL_DEFAULT_MAX_BYTES);
+    match tail::tail(path, p.cursor, limit, max_bytes) {
         Ok(t) => {
             let mut v = json!({
                 "file": t.file, "cursor": t.cursor, "size": t.size, "lines": t.lines,

@@ -2,11 +2,12 @@
 
 use serde_json::{json, Value};
 
-use crate::state::Shared;
+use super::Ctx;
+use crate::protocol::ErrorShape;
 
-pub(super) fn models_list(shared: &Shared) -> Value {
-    let models: Vec<Value> = shared
-        .live()
+pub(super) fn models_list(c: &Ctx) -> Result<Value, ErrorShape> {
+    let models: Vec<Value> = c
+        .live
         .settings
         .models
         .iter()
@@ -24,5 +25,5 @@ pub(super) fn models_list(shared: &Shared) -> Value {
             v
         })
         .collect();
-    json!({ "models": models })
+    Ok(json!({ "models": models }))
 }

@@ -1,12 +1,12 @@
 //! The core methods: `health`, `status`, `system-event` and the summary
 //! of heartbeats this gateway does not run.
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::Caller;
-use crate::protocol::VERSION;
-use crate::protocol::{self, ErrorShape};
-use crate::state::{now_ms, Shared};
+use super::Ctx;
+use crate::protocol::{self, non_empty, ErrorShape, Invalid, Params, VERSION};
+use crate::state::{now_ms, Live, PresenceKey, Shared};
 
 /// Heartbeats are an agent-runtime feature this gateway does not run; the
 /// summary says so rather than inventing an interval.
@@ -15,11 +15,11 @@ fn heartbeat_off() -> Value {
            "prompt": "", "target": "none", "ackMaxChars": 0})
 }
 
-pub fn health(shared: &Shared) -> Value {
+/// The health summary, for the method and for `hello-ok`'s snapshot.
+pub fn health(shared: &Shared, live: &Live) -> Value {
     let started = std::time::Instant::now();
-    let live = shared.live();
     let agent = &live.settings.default_agent_id;
-    let path = &shared.sessions_path;
+    let path = shared.sessions_path();
     let sessions = json!({"path": path, "count": 0, "recent": []});
     json!({
         "ok": true,
@@ -40,17 +40,14 @@ pub fn health(shared: &Shared) -> Value {
     })
 }
 
-pub(super) fn status(shared: &Shared) -> Value {
-    let live = shared.live();
-    let s = &live.settings;
+pub(super) fn status(c: &Ctx) -> Result<Value, ErrorShape> {
+    let shared = c.shared;
+    let s = &c.live.settings;
     let agent = &s.default_agent_id;
-    let path = &shared.sessions_path;
-    let (clients, presence) = {
-        let st = shared.state();
-        (st.clients.len(), st.presence.len())
-    };
+    let path = shared.sessions_path();
+    let counts = shared.counts();
     let model = s.models.first();
-    json!({
+    Ok(json!({
         "runtimeVersion": format!("clawgate {VERSION}"),
         "heartbeat": {
             "defaultAgentId": agent,
@@ -75,76 +72,50 @@ pub(super) fn status(shared: &Shared) -> Value {
             "protocols": protocol::SUPPORTED,
             "pid": std::process::id(),
             "uptimeMs": shared.uptime_ms(),
-            "listen": shared.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "listen": shared.listen().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "connections": {
-                "open": shared.open_sockets.load(std::sync::atomic::Ordering::Relaxed),
-                "clients": clients,
+                "open": shared.open_sockets(),
+                "clients": counts.clients,
             },
-            "presenceEntries": presence,
+            "presenceEntries": counts.presence,
         },
-    })
+    }))
 }
 
-/// Fields of `system-event` params copied into presence.
-const EVENT_FIELDS: &[&str] = &[
-    "host",
-    "ip",
-    "mode",
-    "version",
-    "platform",
-    "deviceFamily",
-    "modelIdentifier",
-    "lastInputSeconds",
-    "reason",
-    "roles",
-    "scopes",
-    "tags",
-    "deviceId",
-    "instanceId",
-];
+/// `system-event` params: a non-empty `text`; the other fields a presence
+/// entry may carry are taken as sent (the presence table keeps only its
+/// own fields, clipped).
+#[derive(Deserialize)]
+#[serde(expecting = "an object")]
+struct SystemEvent {
+    text: String,
+}
 
-pub(super) fn system_event(
-    shared: &Shared,
-    caller: &Caller,
-    params: Option<&Value>,
-) -> Result<Value, ErrorShape> {
-    let Some(Value::Object(p)) = params else {
-        return Err(ErrorShape::invalid(
-            "invalid system-event params: expected an object",
-        ));
-    };
-    let text = match p.get("text") {
-        Some(Value::String(t)) if !t.trim().is_empty() => t.trim(),
-        _ => {
-            return Err(ErrorShape::invalid(
-                "invalid system-event params: text must be a non-empty string",
-            ))
-        }
-    };
+impl Params for SystemEvent {
+    fn check(&self) -> Result<(), Invalid> {
+        non_empty("/text", &self.text)
+    }
+}
+
+pub(super) fn system_event(c: &Ctx) -> Result<Value, ErrorShape> {
+    let event: SystemEvent = protocol::parse("system-event", c.params)?;
+    let text = event.text.trim();
+    let sent = c.params.and_then(Value::as_object);
     let str_field = |k: &str| {
-        p.get(k)
+        sent.and_then(|p| p.get(k))
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
     };
     let key = str_field("deviceId")
         .or_else(|| str_field("instanceId"))
         .or_else(|| str_field("host"))
-        .unwrap_or_else(|| caller.presence_key.clone());
-    let mut fields = Map::new();
-    for f in EVENT_FIELDS {
-        if let Some(v) = p.get(*f) {
-            fields.insert((*f).to_string(), v.clone());
-        }
-    }
+        .map_or_else(|| c.caller.presence_key.clone(), PresenceKey::new);
+    let mut fields: Map<String, Value> = sent.cloned().unwrap_or_default();
     fields.insert("text".into(), Value::from(text));
-    if !fields.contains_key("reason") {
-        fields.insert("reason".into(), Value::from("system-event"));
-    }
-    log::info!("system event from {}: {}", key, protocol::clip(text, 256));
-    shared.update_presence(|presence, now| {
-        presence.upsert(&key, &fields, now);
-        true
-    });
+    fields
+        .entry("reason")
+        .or_insert_with(|| Value::from("system-event"));
+    log::info!("system event from {key}: {}", protocol::clip(text, 256));
+    c.shared.presence_update(&key, &fields);
     Ok(json!({"ok": true}))
 }

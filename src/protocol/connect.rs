@@ -1,9 +1,11 @@
 //! `connect`: its parameters, version negotiation and the scopes a
 //! device-less client keeps.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
 
-use super::{clip, ErrorShape, MAX_PROTOCOL, MIN_PROBE_PROTOCOL, SUPPORTED};
+use super::params::{non_empty, Invalid, Params};
+use super::{ErrorShape, MAX_PROTOCOL, MIN_PROBE_PROTOCOL, SUPPORTED};
 
 const CLIENT_IDS: &[&str] = &[
     "cli",
@@ -29,10 +31,32 @@ const CLIENT_MODES: &[&str] = &[
     "cli", "ui", "webchat", "backend", "node", "probe", "test", "worker",
 ];
 
-/// The parts of `client` in connect params that the gateway uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The role a client connects as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Operator,
+    Node,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Node => "node",
+        }
+    }
+}
+
+/// The parts of `client` in connect params that the gateway uses. `id` and
+/// `mode` compare case-insensitively, so they are kept lowercased.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object")]
 pub struct ClientInfo {
+    #[serde(deserialize_with = "lowercase")]
     pub id: String,
+    #[serde(deserialize_with = "lowercase")]
     pub mode: String,
     pub version: String,
     pub platform: String,
@@ -42,112 +66,86 @@ pub struct ClientInfo {
     pub instance_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object")]
 pub struct ConnectAuth {
     pub token: Option<String>,
     pub password: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The `device` block. Accepted but not verified yet (device proof and
+/// pairing are the next step), so it grants nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object")]
+pub struct DeviceBlock {
+    pub id: Option<String>,
+}
+
+/// `connect` params. Unknown keys are ignored on purpose: clients add
+/// fields between releases.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object")]
 pub struct ConnectParams {
     pub min_protocol: u64,
     pub max_protocol: u64,
     pub client: ClientInfo,
-    pub role: String,
+    #[serde(default, deserialize_with = "or_default")]
+    pub role: Role,
+    #[serde(default, deserialize_with = "or_default")]
     pub scopes: Vec<String>,
+    #[serde(default, deserialize_with = "or_default")]
     pub auth: ConnectAuth,
-    /// `device.id` when a device block was sent. The block is accepted but
-    /// not verified yet (pairing is future work), so it grants nothing.
-    pub device_id: Option<String>,
+    pub device: Option<DeviceBlock>,
 }
 
-/// Validates connect params. Unknown keys are ignored on purpose: clients
-/// add fields between releases. The error text is the message of the
-/// `INVALID_REQUEST` reply.
-pub fn parse_connect(params: Option<&Value>) -> Result<ConnectParams, String> {
-    let bad = |why: &str| format!("invalid connect params: {why}");
-    let Some(Value::Object(p)) = params else {
-        return Err(bad("params must be an object"));
-    };
-    let proto = |key: &str| -> Result<u64, String> {
-        match p.get(key).and_then(Value::as_u64) {
-            Some(n) if n >= 1 => Ok(n),
-            _ => Err(bad(&format!("{key} must be an integer >= 1"))),
-        }
-    };
-    let min_protocol = proto("minProtocol")?;
-    let max_protocol = proto("maxProtocol")?;
-    let Some(Value::Object(c)) = p.get("client") else {
-        return Err(bad("client must be an object"));
-    };
-    let required = |key: &str| -> Result<String, String> {
-        match c.get(key) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-            _ => Err(bad(&format!("client.{key} must be a non-empty string"))),
-        }
-    };
-    let optional = |key: &str| c.get(key).and_then(Value::as_str).map(str::to_string);
-    let id = required("id")?.to_ascii_lowercase();
-    if !CLIENT_IDS.contains(&id.as_str()) {
-        return Err(bad(&format!("unknown client.id: {}", clip(&id, 64))));
+impl ConnectParams {
+    /// `device.id` when a device block was sent.
+    pub fn device_id(&self) -> Option<&str> {
+        self.device.as_ref().and_then(|d| d.id.as_deref())
     }
-    let mode = required("mode")?.to_ascii_lowercase();
-    if !CLIENT_MODES.contains(&mode.as_str()) {
-        return Err(bad(&format!("unknown client.mode: {}", clip(&mode, 64))));
-    }
-    let client = ClientInfo {
-        id,
-        mode,
-        version: required("version")?,
-        platform: required("platform")?,
-        display_name: optional("displayName"),
-        device_family: optional("deviceFamily"),
-        model_identifier: optional("modelIdentifier"),
-        instance_id: optional("instanceId"),
-    };
-    let role = match p.get("role") {
-        None | Some(Value::Null) => "operator".to_string(),
-        Some(Value::String(r)) if r == "operator" || r == "node" => r.clone(),
-        Some(_) => return Err(bad("role must be \"operator\" or \"node\"")),
-    };
-    let scopes = match p.get("scopes") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => {
-            let mut out = Vec::with_capacity(a.len());
-            for s in a {
-                match s.as_str() {
-                    Some(s) => out.push(s.to_string()),
-                    None => return Err(bad("scopes must be an array of strings")),
-                }
+}
+
+impl Params for ConnectParams {
+    fn check(&self) -> Result<(), Invalid> {
+        for (path, n) in [
+            ("/minProtocol", self.min_protocol),
+            ("/maxProtocol", self.max_protocol),
+        ] {
+            if n < 1 {
+                return Err(Invalid::at(path, "must be >= 1"));
             }
-            out
         }
-        Some(_) => return Err(bad("scopes must be an array of strings")),
-    };
-    let auth = match p.get("auth") {
-        Some(Value::Object(a)) => ConnectAuth {
-            token: a.get("token").and_then(Value::as_str).map(str::to_string),
-            password: a
-                .get("password")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        },
-        None | Some(Value::Null) => ConnectAuth::default(),
-        Some(_) => return Err(bad("auth must be an object")),
-    };
-    let device_id = match p.get("device") {
-        Some(Value::Object(d)) => d.get("id").and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    };
-    Ok(ConnectParams {
-        min_protocol,
-        max_protocol,
-        client,
-        role,
-        scopes,
-        auth,
-        device_id,
-    })
+        let c = &self.client;
+        non_empty("/client/id", &c.id)?;
+        if !CLIENT_IDS.contains(&c.id.as_str()) {
+            return Err(Invalid::at(
+                "/client/id",
+                "must be equal to one of the allowed values",
+            ));
+        }
+        non_empty("/client/mode", &c.mode)?;
+        if !CLIENT_MODES.contains(&c.mode.as_str()) {
+            return Err(Invalid::at(
+                "/client/mode",
+                "must be equal to one of the allowed values",
+            ));
+        }
+        non_empty("/client/version", &c.version)?;
+        non_empty("/client/platform", &c.platform)
+    }
+}
+
+fn lowercase<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d).map(|s| s.to_ascii_lowercase())
+}
+
+/// `null` counts as absent.
+fn or_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 /// The highest supported version within the client's range.
@@ -173,7 +171,7 @@ pub fn protocol_mismatch(min: u64, max: u64) -> ErrorShape {
 /// its own CLI on a direct loopback connection without a browser `Origin`;
 /// everyone else device-less gets none (and so may call only `health`).
 pub fn granted_scopes(p: &ConnectParams, direct_local: bool) -> Vec<String> {
-    if p.role == "operator" && p.client.id == "cli" && p.client.mode == "cli" && direct_local {
+    if p.role == Role::Operator && p.client.id == "cli" && p.client.mode == "cli" && direct_local {
         let mut s = p.scopes.clone();
         s.sort();
         s.dedup();

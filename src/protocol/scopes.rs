@@ -1,5 +1,6 @@
-//! Operator scopes: what a method needs, what a grant covers, and the
-//! error a missing scope answers with.
+//! Operator scopes: what a grant covers, and the error a missing scope
+//! answers with. Which scope a method needs is declared in its entry of
+//! the method table.
 
 use serde_json::json;
 
@@ -8,16 +9,6 @@ use super::{clip, ErrorShape};
 pub const SCOPE_READ: &str = "operator.read";
 pub const SCOPE_WRITE: &str = "operator.write";
 pub const SCOPE_ADMIN: &str = "operator.admin";
-
-/// What a method needs. `None`: no scope (health).
-pub fn required_scope(method: &str) -> Option<&'static str> {
-    match method {
-        "health" => None,
-        "status" | "system-presence" | "last-heartbeat" | "config.get" | "logs.tail"
-        | "models.list" => Some(SCOPE_READ),
-        _ => Some(SCOPE_ADMIN),
-    }
-}
 
 /// Admin covers everything; write covers read.
 pub fn has_scope(granted: &[String], required: &str) -> bool {

@@ -19,6 +19,26 @@ pub struct QueuedEvent {
     pub state_version: Option<StateVersion>,
 }
 
+impl QueuedEvent {
+    pub fn new(name: &'static str, payload: String, sv: Option<StateVersion>) -> QueuedEvent {
+        QueuedEvent {
+            name,
+            payload: payload.into(),
+            state_version: sv,
+        }
+    }
+}
+
+/// What happens to an event that does not fit a full outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Dropped: the next one supersedes it (tick, presence).
+    Droppable,
+    /// Never dropped: the connection is closed 1008 "slow consumer"
+    /// instead.
+    Required,
+}
+
 #[derive(Debug, Default)]
 struct Queue {
     events: VecDeque<QueuedEvent>,
@@ -61,14 +81,14 @@ impl Outbox {
     /// Queues an event. Over `maxBufferedBytes`, a droppable event (tick,
     /// presence: the next one supersedes it) is dropped; anything else
     /// closes the connection 1008 "slow consumer".
-    pub fn push(&self, ev: QueuedEvent, droppable: bool) {
+    pub fn push(&self, ev: QueuedEvent, delivery: Delivery) {
         let mut q = lock(&self.queue);
         if q.closing {
             return;
         }
         let size = event_size(&ev);
         if q.bytes + size > self.max_bytes {
-            if droppable {
+            if delivery == Delivery::Droppable {
                 return;
             }
             q.events.clear();
@@ -158,28 +178,28 @@ mod tests {
     #[test]
     fn outbox_drops_droppable_events_when_full() {
         let o = Outbox::new(1000).unwrap();
-        o.push(ev(800), true);
-        o.push(ev(800), true);
+        o.push(ev(800), Delivery::Droppable);
+        o.push(ev(800), Delivery::Droppable);
         assert_eq!(drain(&o), (1, None));
     }
 
     #[test]
     fn outbox_closes_slow_consumers_on_non_droppable_overflow() {
         let o = Outbox::new(1000).unwrap();
-        o.push(ev(800), true);
-        o.push(ev(800), false);
+        o.push(ev(800), Delivery::Droppable);
+        o.push(ev(800), Delivery::Required);
         assert_eq!(drain(&o), (0, Some((1008, "slow consumer".to_string()))));
         // Nothing more is queued once closing.
-        o.push(ev(1), false);
+        o.push(ev(1), Delivery::Required);
         assert_eq!(drain(&o), (0, None));
     }
 
     #[test]
     fn popping_frees_the_budget_and_close_comes_last() {
         let o = Outbox::new(1000).unwrap();
-        o.push(ev(800), false);
+        o.push(ev(800), Delivery::Required);
         assert!(matches!(o.pop(), Next::Event(_)));
-        o.push(ev(800), false);
+        o.push(ev(800), Delivery::Required);
         o.close(1012, "service restart");
         assert_eq!(drain(&o), (1, Some((1012, "service restart".to_string()))));
     }

@@ -1,4 +1,4 @@
-//! The per-IP count of sockets that have not authenticated yet.
+//! A place in the per-IP count of sockets that have not authenticated.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,14 +17,9 @@ pub struct UnauthSlot {
 }
 
 impl UnauthSlot {
-    pub fn claim(shared: &Arc<Shared>, ip: IpAddr) -> Option<UnauthSlot> {
-        let mut st = shared.state();
-        let n = st.unauthenticated.entry(ip).or_insert(0);
-        if *n >= shared.live().settings.limits.max_unauth_per_ip {
-            return None;
-        }
-        *n += 1;
-        Some(UnauthSlot {
+    /// One of `ip`'s `max` places, or `None` when all are taken.
+    pub fn claim(shared: &Arc<Shared>, ip: IpAddr, max: usize) -> Option<UnauthSlot> {
+        shared.claim_unauth(ip, max).then(|| UnauthSlot {
             shared: shared.clone(),
             ip: Some(ip),
         })
@@ -32,13 +27,7 @@ impl UnauthSlot {
 
     pub fn release(&mut self) {
         if let Some(ip) = self.ip.take() {
-            let mut st = self.shared.state();
-            if let Some(n) = st.unauthenticated.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    st.unauthenticated.remove(&ip);
-                }
-            }
+            self.shared.release_unauth(ip);
         }
     }
 }

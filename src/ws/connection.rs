@@ -9,23 +9,57 @@ use tungstenite::Message;
 
 use super::transport::Conn;
 use super::{close, End, WRITE_STALL};
-use crate::methods::{self, Caller, Refusal};
+use crate::methods::{self, Caller, Ctx, Refusal};
 use crate::protocol::{self, ErrorShape, Inbound};
-use crate::state::{Next, Outbox, Shared};
+use crate::state::{ConnId, Next, Outbox, PresenceKey, Shared};
 
 /// An authenticated connection after `hello-ok`.
-pub(super) struct Session {
-    pub(super) key: u64,
-    pub(super) caller: Caller,
-    pub(super) presence_key: Option<String>,
-    pub(super) outbox: Arc<Outbox>,
+pub(super) struct Connection {
+    id: ConnId,
+    caller: Caller,
+    /// Its presence entry, when it is listed (clients in mode `cli` are not).
+    listed: Option<PresenceKey>,
+    outbox: Arc<Outbox>,
+    /// Consecutive denied requests allowed before the socket is closed.
+    max_denials: u32,
 }
 
-impl Session {
+impl Connection {
+    pub(super) fn new(
+        id: ConnId,
+        caller: Caller,
+        listed: Option<PresenceKey>,
+        outbox: Arc<Outbox>,
+        max_denials: u32,
+    ) -> Connection {
+        Connection {
+            id,
+            caller,
+            listed,
+            outbox,
+            max_denials,
+        }
+    }
+
+    pub(super) fn id(&self) -> ConnId {
+        self.id
+    }
+
+    pub(super) fn listed(&self) -> Option<&PresenceKey> {
+        self.listed.as_ref()
+    }
+
+    /// Takes it off the client list and marks its presence entry gone.
+    pub(super) fn leave(&self, shared: &Shared) {
+        shared.unregister(self.id);
+        if let Some(key) = &self.listed {
+            shared.presence_leave(key);
+        }
+    }
+
     pub(super) fn run(&self, shared: &Arc<Shared>, conn: &mut Conn) -> End {
         let mut seq: u64 = 0;
         let mut denials: u32 = 0;
-        let max_denials = shared.live().settings.limits.max_unauthorized_calls;
         let mut stalled: Option<Instant> = None;
         loop {
             let step = (|| -> Result<(), End> {
@@ -44,7 +78,7 @@ impl Session {
                         }
                         _ => {}
                     }
-                    if denials > max_denials {
+                    if denials > self.max_denials {
                         return Err(close(1008, "too many unauthorized requests"));
                     }
                 }
@@ -130,9 +164,17 @@ impl Session {
                             *denials += 1;
                             protocol::res_err(&id, &e)
                         }
-                        Ok(()) => {
+                        Ok(m) => {
                             *denials = 0;
-                            match methods::call(shared, &self.caller, &method, params.as_ref()) {
+                            // One configuration snapshot per request.
+                            let live = shared.live();
+                            let ctx = Ctx {
+                                shared,
+                                live: &live,
+                                caller: &self.caller,
+                                params: params.as_ref(),
+                            };
+                            match m.call(&ctx) {
                                 Ok(payload) => protocol::res_ok(&id, &payload),
                                 Err(e) => protocol::res_err(&id, &e),
                             }
@@ -142,12 +184,5 @@ impl Session {
             }
         };
         conn.send(reply)
-    }
-}
-
-pub(super) fn disconnect(shared: &Shared, key: u64, presence_key: Option<&str>) {
-    shared.state().clients.remove(&key);
-    if let Some(pk) = presence_key {
-        shared.update_presence(|pr, now| pr.mark(pk, "disconnect", now));
     }
 }

@@ -1,7 +1,8 @@
 //! The handshake: from `connect.challenge` to `hello-ok`. It reads the
-//! first frame, checks the client's parameters and secret, registers the
-//! connection and its presence, and answers `hello-ok` or the error and
-//! the close it implies.
+//! first frame, parses the `connect` params, asks the admission decision
+//! (`auth::admit`), and then registers the connection and its presence
+//! and answers `hello-ok`, or answers the error and closes as the decision
+//! says. The decision itself is pure; this is the I/O around it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,23 +10,23 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use tungstenite::Message;
 
-use super::connection::{disconnect, Session};
+use super::connection::Connection;
 use super::transport::Conn;
-use super::{close, End, Peer};
-use crate::auth;
+use super::{close, End};
+use crate::auth::{self, Admission, Grant, Peer};
 use crate::methods::{self, Caller};
-use crate::protocol::VERSION;
-use crate::protocol::{self, ErrorShape, Inbound};
-use crate::state::{Client, Outbox, Shared, UnauthSlot};
+use crate::protocol::{self, ConnectParams, ErrorShape, Inbound, VERSION};
+use crate::state::{Live, Outbox, PresenceKey, Shared, UnauthSlot};
 use crate::sys;
 
+/// Waits for the first frame within the handshake deadline and answers it.
 pub(super) fn handshake(
     shared: &Arc<Shared>,
+    live: &Live,
     conn: &mut Conn,
     peer: Peer,
     slot: &mut UnauthSlot,
-) -> Result<Session, End> {
-    let live = shared.live();
+) -> Result<Connection, End> {
     let limits = &live.settings.limits;
     let deadline = Instant::now() + Duration::from_millis(limits.handshake_timeout_ms);
     let mut frames = 0usize;
@@ -60,7 +61,7 @@ fn connect(
     peer: Peer,
     slot: &mut UnauthSlot,
     text: &str,
-) -> Result<Session, End> {
+) -> Result<Connection, End> {
     let (id, params) = match protocol::parse_frame(text) {
         Err(protocol::FrameError::NotJson(_)) => return Err(close(1000, "")),
         Err(protocol::FrameError::NotObject) => return Err(close(1008, "invalid handshake")),
@@ -76,49 +77,42 @@ fn connect(
             ))
         }
     };
-    let p = match protocol::parse_connect(params.as_ref()) {
+    let p: ConnectParams = match protocol::parse("connect", params.as_ref()) {
         Ok(p) => p,
-        Err(msg) => return Err(refuse(conn, &id, &ErrorShape::invalid(msg), 1008)),
+        Err(e) => return Err(refuse(conn, &id, &e, 1008)),
     };
-    let Some(version) = protocol::negotiate(p.min_protocol, p.max_protocol) else {
-        let e = protocol::protocol_mismatch(p.min_protocol, p.max_protocol);
-        return Err(refuse(conn, &id, &e, 1002));
-    };
-    // A browser page must never enjoy the loopback exemption: that is how a
-    // malicious site brute-forces a local gateway.
-    let exempt = peer.local && !peer.browser;
+    // One snapshot for this connect: the secret checked and the policy
+    // advertised belong to the same configuration.
+    let live = shared.live();
+    let exempt = peer.direct_local();
     let now = Instant::now();
-    let locked = shared.state().limiter.check(peer.ip, exempt, now);
-    if let Err(retry_after_ms) = locked {
-        return Err(refuse(conn, &id, &auth::rate_limited(retry_after_ms), 1008));
-    }
-    if let Err(failure) = auth::check(&shared.live().secret, &p.auth) {
-        if failure.counts() {
-            let delay = shared.state().limiter.record_failure(peer.ip, exempt, now);
-            // Slows a guesser on loopback; sleeping here holds only this
-            // connection's thread, never the state lock.
-            std::thread::sleep(delay);
+    let decision = auth::admit(auth::Request {
+        params: &p,
+        peer: &peer,
+        secret: &live.secret,
+        locked_out: shared.auth_lockout(peer.ip, exempt, now).err(),
+    });
+    let grant = match decision {
+        Admission::Admit(grant) => grant,
+        Admission::Refuse(r) => {
+            if r.counts() {
+                // Slows a guesser on loopback; sleeping here holds only
+                // this connection's thread, never a lock.
+                std::thread::sleep(shared.auth_failure(peer.ip, exempt, now));
+            }
+            if r.failure.is_some() {
+                log::warn!(
+                    "refused connect from {}: {} (client {} {})",
+                    peer.addr,
+                    r.error.message,
+                    p.client.id,
+                    protocol::clip(&p.client.version, 64)
+                );
+            }
+            return Err(refuse(conn, &id, &r.error, r.close));
         }
-        log::warn!(
-            "refused connect from {}: {} (client {} {})",
-            peer.addr,
-            failure.to_error().message,
-            p.client.id,
-            protocol::clip(&p.client.version, 64)
-        );
-        return Err(refuse(conn, &id, &failure.to_error(), 1008));
-    }
-    let scopes = protocol::granted_scopes(&p, peer.local && !peer.browser);
-    let key = shared.next_conn_id();
-    let conn_id = sys::uuid_v4();
-    let presence_key = p
-        .device_id
-        .clone()
-        .or_else(|| p.client.instance_id.clone())
-        .unwrap_or_else(|| conn_id.clone())
-        .to_lowercase();
-    let listed = p.client.mode != "cli";
-    let outbox = match Outbox::new(shared.live().settings.limits.max_buffered_bytes) {
+    };
+    let outbox = match Outbox::new(live.settings.limits.max_buffered_bytes) {
         Ok(o) => Arc::new(o),
         Err(e) => {
             log::error!("cannot create an eventfd: {e}");
@@ -126,54 +120,48 @@ fn connect(
             return Err(refuse(conn, &id, &e, 1013));
         }
     };
-    {
-        let mut st = shared.state();
-        st.limiter.record_success(peer.ip);
-        st.clients.insert(
-            key,
-            Client {
-                outbox: outbox.clone(),
-            },
-        );
+    let conn_id = sys::uuid_v4();
+    let presence_key =
+        PresenceKey::for_connect(p.device_id(), p.client.instance_id.as_deref(), &conn_id);
+    let connection = Connection::new(
+        shared.next_conn_id(),
+        Caller {
+            role: grant.role,
+            scopes: grant.scopes.clone(),
+            protocol: grant.protocol,
+            presence_key: presence_key.clone(),
+        },
+        // CLI calls come and go in milliseconds: they are not listed.
+        (p.client.mode != "cli").then_some(presence_key),
+        outbox.clone(),
+        live.settings.limits.max_unauthorized_calls,
+    );
+    shared.register(connection.id(), peer.ip, outbox);
+    if let Some(key) = connection.listed() {
+        shared.presence_update(key, &presence_fields(&p, &peer, &grant));
     }
-    if listed {
-        let fields = presence_fields(&p, &peer, &scopes);
-        shared.update_presence(|pr, now| {
-            pr.upsert(&presence_key, &fields, now);
-            true
-        });
-    }
-    let hello = hello_ok(shared, version, &conn_id, &p.role, &scopes);
+    let hello = hello_ok(shared, &live, &conn_id, &grant);
+    let max_payload = live.settings.limits.max_payload;
     conn.ws.set_config(|c| {
-        c.max_message_size = Some(shared.live().settings.limits.max_payload);
-        c.max_frame_size = Some(shared.live().settings.limits.max_payload);
+        c.max_message_size = Some(max_payload);
+        c.max_frame_size = Some(max_payload);
     });
     log::info!(
-        "client connected: {} {} {} from {} (protocol {version}, conn {conn_id})",
+        "client connected: {} {} {} from {} (protocol {}, conn {conn_id})",
         p.client.id,
         p.client.mode,
         protocol::clip(&p.client.version, 64),
-        peer.addr
+        peer.addr,
+        grant.protocol
     );
-    let session = Session {
-        key,
-        caller: Caller {
-            role: p.role.clone(),
-            scopes,
-            protocol: version,
-            presence_key: presence_key.clone(),
-        },
-        presence_key: listed.then_some(presence_key),
-        outbox,
-    };
     // Before `hello-ok` leaves: a client that has it may open another
     // socket at once and must find its slot free.
     slot.release();
     if let Err(end) = conn.send(protocol::res_ok(&id, &hello)) {
-        disconnect(shared, key, session.presence_key.as_deref());
+        connection.leave(shared);
         return Err(end);
     }
-    Ok(session)
+    Ok(connection)
 }
 
 fn refuse(conn: &mut Conn, id: &str, e: &ErrorShape, code: u16) -> End {
@@ -183,11 +171,7 @@ fn refuse(conn: &mut Conn, id: &str, e: &ErrorShape, code: u16) -> End {
     }
 }
 
-fn presence_fields(
-    p: &protocol::ConnectParams,
-    peer: &Peer,
-    scopes: &[String],
-) -> Map<String, Value> {
+fn presence_fields(p: &ConnectParams, peer: &Peer, grant: &Grant) -> Map<String, Value> {
     let c = &p.client;
     let mut m = Map::new();
     let host = c.display_name.clone().unwrap_or_else(|| c.id.clone());
@@ -205,24 +189,20 @@ fn presence_fields(
     }
     m.insert("mode".into(), json!(c.mode));
     m.insert("reason".into(), json!("connect"));
-    if let Some(d) = &p.device_id {
+    if let Some(d) = p.device_id() {
         m.insert("deviceId".into(), json!(d));
     }
     if let Some(i) = &c.instance_id {
         m.insert("instanceId".into(), json!(i));
     }
-    m.insert("roles".into(), json!([p.role]));
-    m.insert("scopes".into(), json!(scopes));
+    m.insert("roles".into(), json!([grant.role.as_str()]));
+    m.insert("scopes".into(), json!(grant.scopes));
     m
 }
 
-fn hello_ok(shared: &Shared, protocol: u64, conn_id: &str, role: &str, scopes: &[String]) -> Value {
-    let live = shared.live();
+fn hello_ok(shared: &Shared, live: &Live, conn_id: &str, grant: &Grant) -> Value {
     let s = &live.settings;
-    let (presence, sv) = {
-        let st = shared.state();
-        (shared.presence_list(&st), Shared::state_version(&st))
-    };
+    let (presence, sv) = shared.presence_snapshot();
     let main_session_key = if s.session_scope == "global" {
         "global".to_string()
     } else {
@@ -230,12 +210,12 @@ fn hello_ok(shared: &Shared, protocol: u64, conn_id: &str, role: &str, scopes: &
     };
     json!({
         "type": "hello-ok",
-        "protocol": protocol,
+        "protocol": grant.protocol,
         "server": {"version": VERSION, "connId": conn_id},
-        "features": {"methods": methods::METHODS, "events": methods::EVENTS},
+        "features": {"methods": methods::names().collect::<Vec<_>>(), "events": methods::EVENTS},
         "snapshot": {
             "presence": presence,
-            "health": methods::health(shared),
+            "health": methods::health(shared, live),
             "stateVersion": sv.to_json(),
             "uptimeMs": shared.uptime_ms(),
             "sessionDefaults": {
@@ -245,7 +225,7 @@ fn hello_ok(shared: &Shared, protocol: u64, conn_id: &str, role: &str, scopes: &
                 "scope": s.session_scope,
             },
         },
-        "auth": {"role": role, "scopes": scopes},
+        "auth": {"role": grant.role.as_str(), "scopes": grant.scopes},
         "policy": {
             "maxPayload": s.limits.max_payload,
             "maxBufferedBytes": s.limits.max_buffered_bytes,
