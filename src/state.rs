@@ -43,7 +43,7 @@ use clients::Clients;
 pub use clients::ConnId;
 pub use outbox::{Delivery, Next, Outbox, QueuedEvent};
 use presence::Presence;
-pub use presence::PresenceKey;
+pub use presence::{PresenceKey, FIELDS as PRESENCE_FIELDS};
 pub use slots::UnauthSlot;
 
 pub fn now_ms() -> u64 {

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::Ctx;
 use crate::protocol::{self, non_empty, ErrorShape, Invalid, Params, VERSION};
-use crate::state::{now_ms, Live, PresenceKey, Shared};
+use crate::state::{now_ms, Live, PresenceKey, Shared, PRESENCE_FIELDS};
 
 /// Heartbeats are an agent-runtime feature this gateway does not run; the
 /// summary says so rather than inventing an interval.
@@ -110,7 +110,12 @@ pub(super) fn system_event(c: &Ctx) -> Result<Value, ErrorShape> {
         .or_else(|| str_field("instanceId"))
         .or_else(|| str_field("host"))
         .map_or_else(|| c.caller.presence_key.clone(), PresenceKey::new);
-    let mut fields: Map<String, Value> = sent.cloned().unwrap_or_default();
+    // Only what an entry may carry is copied: the rest of the params,
+    // however large, stays where it is.
+    let mut fields: Map<String, Value> = PRESENCE_FIELDS
+        .iter()
+        .filter_map(|f| Some((f.to_string(), sent?.get(*f)?.clone())))
+        .collect();
     fields.insert("text".into(), Value::from(text));
     fields
         .entry("reason")

@@ -16,7 +16,7 @@ pub const MAX_ENTRIES: usize = 200;
 
 /// Fields a presence entry may carry (PROTOCOL.md section 9); anything else
 /// a client sends is dropped, so entries stay within the documented shape.
-const FIELDS: &[&str] = &[
+pub const FIELDS: &[&str] = &[
     "host",
     "ip",
     "version",
