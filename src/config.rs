@@ -11,6 +11,7 @@
 //! given an `Env` so tests can inject one).
 
 mod auth;
+mod changes;
 mod file;
 mod flags;
 mod location;
@@ -21,6 +22,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use auth::resolve_auth;
+pub use changes::{classify, Changes};
 pub use file::redact;
 use file::{in_file, FileSettings, GatewayMode, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
 pub use flags::{ClientArgs, Location, RunArgs};

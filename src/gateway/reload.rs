@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::notify::{self, Notifier};
 use crate::auth::Secret;
-use crate::config::{self, ReloadMode, Settings};
-use crate::config::{AuthMode, RunArgs};
+use crate::config::{self, AuthMode, Changes, ReloadMode, RunArgs, Settings};
 use crate::logging;
 use crate::state::{lock, Live, Shared};
 use crate::sys;
@@ -97,7 +96,7 @@ impl Reloader {
         let env = |k: &str| std::env::var(k).ok();
         let loaded = config::resolve_run(&self.args, &env)
             .and_then(|s| Secret::load(&s).map(|(secret, _)| (s, secret)));
-        let (mut new, secret) = match loaded {
+        let (new, secret) = match loaded {
             Ok(x) => x,
             Err(e) => {
                 log::error!(
@@ -107,13 +106,18 @@ impl Reloader {
             }
         };
         let old = shared.live();
-        let mut changed = hot_changes(&old.settings, &new, &old.secret, &secret);
-        let restart = restart_changes(&old.settings, &new);
-        if changed.is_empty() && restart.is_empty() {
+        let changes = config::classify(&old.settings, new, old.secret != secret);
+        if changes.is_empty() {
             log::info!("config reload ({what}): no changes");
             return;
         }
-        let mode = match (new.reload_mode, trigger) {
+        let Changes {
+            hot: mut changed,
+            restart,
+            in_place,
+        } = changes;
+        // The new file's mode decides, as in the reference.
+        let mode = match (in_place.reload_mode, trigger) {
             (ReloadMode::Off, Trigger::Signal) => ReloadMode::Hybrid,
             (mode, _) => mode,
         };
@@ -133,7 +137,6 @@ impl Reloader {
                     "config reload: {} needs a restart, which gateway.reload.mode hot does not do; keeping the running value",
                     restart.join(", ")
                 );
-                keep_restart_fields(&old.settings, &mut new);
                 if changed.is_empty() {
                     return;
                 }
@@ -145,9 +148,9 @@ impl Reloader {
             sys::monotonic_usec()
         ));
         let rotated = old.secret != secret && secret.mode != AuthMode::None;
-        logging::set_level(new.log.level);
+        logging::set_level(in_place.log.level);
         shared.set_live(Live {
-            settings: new,
+            settings: in_place,
             secret,
         });
         if rotated {
@@ -234,86 +237,6 @@ fn stamp(path: &std::path::Path) -> Stamp {
 /// restart, and `--force` would stop whatever took the port meanwhile.
 fn restart_args(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
     args.filter(|a| a != "--reset" && a != "--force").collect()
-}
-
-/// Changes the running gateway can apply in place, by config key.
-fn hot_changes(
-    old: &Settings,
-    new: &Settings,
-    old_secret: &Secret,
-    secret: &Secret,
-) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    let mut check = |differs: bool, key: &'static str| {
-        if differs {
-            v.push(key);
-        }
-    };
-    check(old_secret != secret, "gateway.auth");
-    check(old.limits != new.limits, "gateway.limits");
-    check(
-        old.tick_interval_ms != new.tick_interval_ms,
-        "gateway.tickIntervalMs",
-    );
-    check(
-        old.allowed_origins != new.allowed_origins,
-        "gateway.controlUi.allowedOrigins",
-    );
-    check(
-        old.allowed_hosts != new.allowed_hosts,
-        "gateway.allowedHosts",
-    );
-    check(
-        old.trusted_proxies != new.trusted_proxies,
-        "gateway.trustedProxies",
-    );
-    check(
-        old.reload_mode != new.reload_mode || old.reload_debounce_ms != new.reload_debounce_ms,
-        "gateway.reload",
-    );
-    check(old.log.level != new.log.level, "logging.level");
-    check(old.models != new.models, "models");
-    check(old.main_key != new.main_key, "session.mainKey");
-    check(old.session_scope != new.session_scope, "session.scope");
-    check(
-        old.restart_enabled != new.restart_enabled,
-        "commands.restart",
-    );
-    // Anything else in the file (unknown keys are refused) is shown by
-    // `config.get` only; it must still be taken so that view is current.
-    if v.is_empty() && old.config_json != new.config_json {
-        v.push("the file only (no setting in force changed)");
-    }
-    v
-}
-
-/// Changes that need the listeners or the process set up again.
-fn restart_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if old.port != new.port {
-        v.push("gateway.port");
-    }
-    if old.bind != new.bind || old.bind_host != new.bind_host {
-        v.push("gateway.bind");
-    }
-    if old.log.file != new.log.file {
-        v.push("logging.file");
-    }
-    if old.default_agent_id != new.default_agent_id {
-        v.push("agents.defaultId");
-    }
-    v
-}
-
-/// Hot mode with a change that needs a restart: the running values of
-/// those settings stay, so what `config.get` and `status` report is what
-/// the process does.
-fn keep_restart_fields(old: &Settings, new: &mut Settings) {
-    new.port = old.port;
-    new.bind = old.bind;
-    new.bind_host = old.bind_host;
-    new.log.file = old.log.file;
-    new.default_agent_id.clone_from(&old.default_agent_id);
 }
 
 #[cfg(test)]
