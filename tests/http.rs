@@ -210,3 +210,40 @@ fn read_one_response(s: &mut TcpStream) -> String {
     buf.extend_from_slice(&body);
     text(&buf)
 }
+
+#[test]
+fn a_declared_body_is_read_and_the_connection_serves_the_next_request() {
+    let gw = Gateway::start();
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // The body and the next request arrive in one write: the body must be
+    // taken whole and the GET after it answered as a request of its own.
+    let two = "POST /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\n\r\nhello world\
+               GET /ready HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    s.write_all(two.as_bytes()).unwrap();
+    let first = read_one_response(&mut s);
+    assert!(first.starts_with("HTTP/1.1 405"), "{first}");
+    let second = read_one_response(&mut s);
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    assert!(second.ends_with(r#"{"ready":true}"#), "{second}");
+}
+
+#[test]
+fn a_body_that_does_not_arrive_in_time_gets_408_and_close() {
+    let gw = Gateway::with_config(r#"{"gateway":{"mode":"local","limits":{"bodyTimeoutMs":300}}}"#);
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    s.write_all(
+        b"POST /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nonly a few",
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let (status, headers, body) = parse_response(&text(&resp));
+    assert_eq!(status, 408, "{}", text(&resp));
+    assert_eq!(headers["connection"], "close");
+    assert!(body.contains("request body timeout"), "{body}");
+    // Answered at the deadline, not at the head's 10 s one.
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -1,14 +1,12 @@
 //! The accept loop: the connection caps, checked before a thread is
 //! spawned, and one thread per accepted socket.
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use serde_json::json;
-
+use crate::http;
 use crate::state::{Shared, UnauthSlot};
 
 pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
@@ -32,16 +30,16 @@ pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         let live = shared.live();
         let limits = &live.settings.limits;
         if !shared.open_socket(limits.max_connections) {
-            reject_busy(stream, "too many connections");
+            http::busy(stream, "too many connections");
             continue;
         }
         // One address may hold only so many sockets that have not
         // authenticated, so idle or slow sockets from one peer cannot use
         // up the threads everyone else needs.
-        let ip = crate::http::canonical_ip(peer.ip());
+        let ip = http::canonical_ip(peer.ip());
         let Some(slot) = UnauthSlot::claim(shared, ip, limits.max_unauth_per_ip) else {
             shared.close_socket();
-            reject_busy(
+            http::busy(
                 stream,
                 "too many unauthenticated connections from this address",
             );
@@ -52,7 +50,7 @@ pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         let spawned = thread::Builder::new()
             .stack_size(limits.thread_stack_bytes)
             .spawn(move || {
-                crate::http::serve(&conn_shared, stream, peer, slot);
+                http::serve(&conn_shared, stream, peer, slot);
                 conn_shared.close_socket();
             });
         if let Err(e) = spawned {
@@ -60,16 +58,4 @@ pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             log::warn!("cannot start a connection thread: {e}");
         }
     }
-}
-
-/// Over the connection cap: a short 503 written without blocking the
-/// accept loop, so health checks still get an answer.
-fn reject_busy(mut stream: TcpStream, why: &str) {
-    let body = json!({ "error": why }).to_string();
-    let resp = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.set_nonblocking(true);
-    let _ = stream.write_all(resp.as_bytes());
 }

@@ -10,27 +10,23 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::head::Head;
-use super::response::respond;
+use super::response::{send, Reply};
 use crate::auth::Peer;
-use crate::state::Shared;
+use crate::state::{Live, Shared};
 
 /// Checks shared by plain requests and upgrades: tokens in URLs and the
 /// Host header on loopback binds (DNS rebinding).
-pub(super) fn common_checks(shared: &Shared, h: &Head) -> Option<(u16, serde_json::Value)> {
+pub(super) fn common_checks(shared: &Shared, live: &Live, h: &Head) -> Option<Reply> {
     if url_has_token(&h.target) {
-        return Some((
+        return Some(Reply::refusal(
             400,
-            json!({"error": "credentials in the URL are refused: send the token in the connect frame"}),
+            "credentials in the URL are refused: send the token in the connect frame",
         ));
     }
     if shared.loopback_only()
-        && !host_allowed(
-            h.header("host"),
-            &shared.live().settings.allowed_hosts,
-            h.minor,
-        )
+        && !host_allowed(h.header("host"), &live.settings.allowed_hosts, h.minor)
     {
-        return Some((421, json!({"error": "host not allowed"})));
+        return Some(Reply::refusal(421, "host not allowed"));
     }
     None
 }
@@ -103,40 +99,38 @@ fn has_proxy_headers(h: &Head) -> bool {
 /// dropped on return so it does not live as long as the connection.
 pub(super) fn upgrade(
     shared: &Arc<Shared>,
+    live: &Live,
     mut stream: TcpStream,
     peer: SocketAddr,
     head: Head,
 ) -> Option<(TcpStream, Peer)> {
-    if let Some((status, body)) = common_checks(shared, &head) {
-        let _ = respond(&mut stream, status, &body, true, false);
+    if let Some(refusal) = common_checks(shared, live, &head) {
+        let _ = send(&mut stream, &refusal);
         return None;
     }
     let origin = head.header("origin").map(str::to_string);
     if let Some(o) = &origin {
-        if !origin_allowed(
-            o,
-            head.header("host"),
-            &shared.live().settings.allowed_origins,
-        ) {
+        if !origin_allowed(o, head.header("host"), &live.settings.allowed_origins) {
             log::warn!(
                 "refused websocket from {peer}: origin {} not allowed",
                 crate::protocol::clip(o, 256)
             );
             let body =
                 json!({"error": "origin not allowed", "code": "CONTROL_UI_ORIGIN_NOT_ALLOWED"});
-            let _ = respond(&mut stream, 403, &body, true, false);
+            let refusal = Reply {
+                close: true,
+                ..Reply::json(403, body)
+            };
+            let _ = send(&mut stream, &refusal);
             return None;
         }
     }
     let request = match to_http_request(&head) {
         Some(r) => r,
         None => {
-            let _ = respond(
+            let _ = send(
                 &mut stream,
-                400,
-                &json!({"error": "malformed upgrade request"}),
-                true,
-                false,
+                &Reply::refusal(400, "malformed upgrade request"),
             );
             return None;
         }
@@ -144,14 +138,14 @@ pub(super) fn upgrade(
     let response = match tungstenite::handshake::server::create_response(&request) {
         Ok(r) => r,
         Err(e) => {
-            let body = json!({ "error": format!("bad websocket upgrade: {e}") });
-            let _ = respond(&mut stream, 400, &body, true, false);
+            let why = format!("bad websocket upgrade: {e}");
+            let _ = send(&mut stream, &Reply::refusal(400, why));
             return None;
         }
     };
     let direct = canonical_ip(peer.ip());
     let forwarded = has_proxy_headers(&head);
-    let trusted = forwarded && shared.live().settings.trusted_proxies.contains(&direct);
+    let trusted = forwarded && live.settings.trusted_proxies.contains(&direct);
     // Behind a configured reverse proxy the client is who the proxy says it
     // is; anyone else's forwarding headers only make the peer non-local.
     let ip = if trusted {

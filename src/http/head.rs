@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::state::Shared;
+use crate::config::Limits;
 
 /// A parsed request head, owned so the read buffer can be reused.
 pub(super) struct Head {
@@ -46,11 +46,9 @@ pub(super) enum ReadHead {
 pub(super) fn read_head(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
-    shared: &Shared,
+    limits: &Limits,
     first_byte_wait: Duration,
 ) -> ReadHead {
-    let live = shared.live();
-    let limits = &live.settings.limits;
     let max = limits.max_head_bytes;
     let started = Instant::now();
     let mut deadline = if buf.is_empty() {
@@ -140,13 +138,6 @@ pub(super) fn wants_close(h: &Head) -> bool {
     } else {
         h.has_token("connection", "close")
     }
-}
-
-/// None of our plain-HTTP routes takes a body; rather than read and drop
-/// one, answer and close so it cannot be taken for the next request.
-pub(super) fn has_body(h: &Head) -> bool {
-    h.header("transfer-encoding").is_some()
-        || h.header("content-length").is_some_and(|v| v.trim() != "0")
 }
 
 #[cfg(test)]
