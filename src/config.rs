@@ -6,9 +6,13 @@
 //! The file is strict: unknown keys, wrong types and out-of-range limits are
 //! hard errors that name the file (and the line and column where it can),
 //! because a gateway that starts with a silently ignored security setting
-//! is worse than one that refuses to start. This module reads at most two small files and never
-//! writes anything, opens sockets or touches the process environment (it is
-//! given an `Env` so tests can inject one).
+//! is worse than one that refuses to start. This module reads at most two
+//! small files (the config and the generated token) and never writes
+//! anything, opens sockets or touches the process environment (it is given
+//! an `Env` so tests can inject one). It also owns the types the rest of
+//! clawgate configures itself with (`AuthMode`, `BindMode`, `Limits`, the
+//! flags of `run`), where the installed services keep their files, and
+//! which settings a reload may change in place (`classify`).
 
 mod auth;
 mod changes;

@@ -1,6 +1,6 @@
-//! The log backend: formats `log` records for stderr (plain, journald or
-//! JSON) and an optional rotating log file, and reads that file back for
-//! `logs.tail`.
+//! The own logger: `log` records to stderr (plain, journald or JSON, see
+//! `format`) and to an optional rotating log file (`file`); `tail` reads
+//! that file back for `logs.tail` and `clawgate logs`.
 //!
 //! Each record becomes one line written with one `write_all`, so lines
 //! from concurrent threads never interleave. Control characters in messages

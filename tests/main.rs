@@ -9,6 +9,7 @@ mod limits;
 mod man;
 mod notify;
 mod openclaw;
+mod peers;
 mod protocol;
 mod reload;
 mod service;

@@ -1,13 +1,16 @@
 //! Shared helpers for the integration tests: unique temp dirs, a running
-//! gateway on a free loopback port, raw HTTP and WebSocket clients.
+//! gateway on a free loopback port, raw HTTP and WebSocket clients, and
+//! fake peers (an event-collecting operator, a node host) in `fake`.
 //!
 //! Every blocking read has a timeout and a process-wide watchdog ends the
 //! test binary if anything still hangs, so no test can stall CI.
 
 #![allow(dead_code)]
 
+mod fake;
 mod service_host;
 
+pub use fake::{Node, Operator};
 pub use service_host::{json as json_stdout, ok as ok_stdout, ServiceHost};
 
 use std::collections::HashMap;

@@ -1,5 +1,8 @@
 //! Where the files are: the state directory, the config file and the
-//! generated token, from flags, environment and the home directory.
+//! generated token, from flags, environment and the home directory; and
+//! where the installed services keep theirs (`/etc/clawgate`,
+//! `/var/lib/clawgate`, the user unit's `~/.clawgate`), the one list that
+//! `install` writes to and the client commands look in.
 
 use std::fs;
 use std::io;

@@ -1,6 +1,6 @@
-//! The service as its manager sees it, for `clawgate status`; the last
-//! complaint in the gateway's log; and where an installed system service
-//! keeps its config, so the client commands on the same host reach it.
+//! The service as its manager sees it, for `clawgate status`, and the
+//! last complaint in the gateway's log. (Where an installed service keeps
+//! its files is `config`'s to say.)
 //!
 //! Read-only: this never changes the service, and a manager that cannot
 //! be asked is reported in the section's `error` field, not as a failure
