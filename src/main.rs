@@ -20,6 +20,7 @@ mod service;
 mod state;
 mod store;
 mod sys;
+mod words;
 mod ws;
 
 use std::io::{self, Write};

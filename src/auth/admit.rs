@@ -157,8 +157,10 @@ mod tests {
         })
     }
 
-    fn refusal(a: Admission) -> Refusal {
-        match a {
+    /// The refusal of a remote peer that sends `token`, versions
+    /// `min..=max`, while `locked_out`.
+    fn refused(token: Option<&str>, (min, max): (u64, u64), locked_out: Option<u64>) -> Refusal {
+        match decide(&params(token, min, max), &peer(false, false), locked_out) {
             Admission::Refuse(r) => r,
             Admission::Admit(g) => panic!("admitted: {g:?}"),
         }
@@ -189,11 +191,7 @@ mod tests {
 
     #[test]
     fn a_version_mismatch_closes_1002_before_anything_else() {
-        let r = refusal(decide(
-            &params(Some("wrong"), 5, 6),
-            &peer(false, false),
-            Some(9),
-        ));
+        let r = refused(Some("wrong"), (5, 6), Some(9));
         assert_eq!(r.close, 1002);
         assert_eq!(r.error.message, "protocol mismatch");
         assert!(!r.counts());
@@ -201,11 +199,7 @@ mod tests {
 
     #[test]
     fn a_locked_out_address_is_refused_even_with_the_right_secret() {
-        let r = refusal(decide(
-            &params(Some("right"), 4, 4),
-            &peer(false, false),
-            Some(1234),
-        ));
+        let r = refused(Some("right"), (4, 4), Some(1234));
         assert_eq!((r.close, r.error.retry_after_ms), (1008, Some(1234)));
         assert_eq!(
             r.error.details.as_ref().unwrap()["code"],
@@ -216,15 +210,11 @@ mod tests {
 
     #[test]
     fn a_wrong_secret_counts_and_a_missing_one_does_not() {
-        let wrong = refusal(decide(
-            &params(Some("nope"), 4, 4),
-            &peer(false, false),
-            None,
-        ));
+        let wrong = refused(Some("nope"), (4, 4), None);
         assert_eq!(wrong.close, 1008);
         assert_eq!(wrong.failure, Some(Failure::TokenMismatch));
         assert!(wrong.counts());
-        let missing = refusal(decide(&params(None, 4, 4), &peer(false, false), None));
+        let missing = refused(None, (4, 4), None);
         assert_eq!(missing.failure, Some(Failure::TokenMissing));
         assert!(!missing.counts());
     }

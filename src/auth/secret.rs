@@ -109,29 +109,28 @@ impl Failure {
     }
 }
 
-fn present(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.is_empty())
-}
-
 pub fn check(secret: &Secret, given: &ConnectAuth) -> Result<(), Failure> {
-    match secret.mode {
-        AuthMode::None => Ok(()),
-        AuthMode::Token => {
-            let want = secret.token.as_deref().unwrap_or("");
-            match present(&given.token) {
-                None => Err(Failure::TokenMissing),
-                Some(t) if !want.is_empty() && ct_eq(t.as_bytes(), want.as_bytes()) => Ok(()),
-                Some(_) => Err(Failure::TokenMismatch),
-            }
-        }
-        AuthMode::Password => {
-            let want = secret.password.as_deref().unwrap_or("");
-            match present(&given.password) {
-                None => Err(Failure::PasswordMissing),
-                Some(p) if !want.is_empty() && ct_eq(p.as_bytes(), want.as_bytes()) => Ok(()),
-                Some(_) => Err(Failure::PasswordMismatch),
-            }
-        }
+    let (want, given, missing, mismatch) = match secret.mode {
+        AuthMode::None => return Ok(()),
+        AuthMode::Token => (
+            &secret.token,
+            &given.token,
+            Failure::TokenMissing,
+            Failure::TokenMismatch,
+        ),
+        AuthMode::Password => (
+            &secret.password,
+            &given.password,
+            Failure::PasswordMissing,
+            Failure::PasswordMismatch,
+        ),
+    };
+    let want = want.as_deref().unwrap_or("");
+    match given.as_deref().filter(|s| !s.is_empty()) {
+        None => Err(missing),
+        // A gateway without a secret in a secret mode admits nobody.
+        Some(g) if !want.is_empty() && ct_eq(g.as_bytes(), want.as_bytes()) => Ok(()),
+        Some(_) => Err(mismatch),
     }
 }
 

@@ -4,9 +4,8 @@
 //! parser, so the commands never re-validate flags; defaults that depend on
 //! the environment or a file are resolved later, by `config` and `service`.
 
-use std::str::FromStr;
-
 pub use crate::config::{AuthMode, BindMode, ClientArgs, Location, RunArgs};
+use crate::words::words;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallArgs {
@@ -31,69 +30,30 @@ pub struct LogsArgs {
     pub limit: usize,
 }
 
-/// The service manager that `install` and its siblings talk to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Init {
-    Systemd,
-    Procd,
-}
-
-impl Init {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Init::Systemd => "systemd",
-            Init::Procd => "procd",
-        }
+words! {
+    /// The service manager that `install` and its siblings talk to.
+    pub enum Init {
+        Systemd = "systemd",
+        Procd = "procd",
     }
 }
 
-impl FromStr for Init {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Init, String> {
-        match s {
-            "systemd" => Ok(Init::Systemd),
-            "procd" => Ok(Init::Procd),
-            _ => Err("expected systemd or procd".into()),
-        }
+words! {
+    /// Whose service: the machine's (started at boot, needs root) or one
+    /// user's (runs in that user's systemd instance).
+    pub enum Scope {
+        System = "system",
+        User = "user",
     }
 }
 
-/// Whose service: the machine's (started at boot, needs root) or one
-/// user's (runs in that user's systemd instance).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    System,
-    User,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::System => "system",
-            Scope::User => "user",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceAction {
-    Install,
-    Uninstall,
-    Start,
-    Stop,
-    Restart,
-}
-
-impl ServiceAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceAction::Install => "install",
-            ServiceAction::Uninstall => "uninstall",
-            ServiceAction::Start => "start",
-            ServiceAction::Stop => "stop",
-            ServiceAction::Restart => "restart",
-        }
+words! {
+    pub enum ServiceAction {
+        Install = "install",
+        Uninstall = "uninstall",
+        Start = "start",
+        Stop = "stop",
+        Restart = "restart",
     }
 }
 

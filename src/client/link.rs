@@ -285,22 +285,14 @@ mod tests {
 
     #[test]
     fn urls_become_socket_addresses_without_a_resolver() {
-        assert_eq!(
-            socket_addr("ws://127.0.0.1:18789").unwrap(),
-            "127.0.0.1:18789".parse().unwrap()
-        );
-        assert_eq!(
-            socket_addr("ws://localhost:5/x").unwrap(),
-            "127.0.0.1:5".parse().unwrap()
-        );
-        assert_eq!(
-            socket_addr("ws://[::1]:7").unwrap(),
-            "[::1]:7".parse().unwrap()
-        );
-        assert_eq!(
-            socket_addr("ws://10.0.0.2").unwrap(),
-            "10.0.0.2:80".parse().unwrap()
-        );
+        for (url, addr) in [
+            ("ws://127.0.0.1:18789", "127.0.0.1:18789"),
+            ("ws://localhost:5/x", "127.0.0.1:5"),
+            ("ws://[::1]:7", "[::1]:7"),
+            ("ws://10.0.0.2", "10.0.0.2:80"),
+        ] {
+            assert_eq!(socket_addr(url), Ok(addr.parse().unwrap()), "{url}");
+        }
         assert!(socket_addr("wss://x:1").unwrap_err().contains("wss://"));
         assert!(socket_addr("http://x:1").is_err());
     }

@@ -32,36 +32,41 @@ struct Diff {
 }
 
 impl Diff {
-    /// A setting applied in place: the new value.
-    fn hot<T: PartialEq>(&mut self, key: &'static str, old: &T, new: T) -> T {
-        if *old != new && !self.hot.contains(&key) {
+    /// A setting applied in place: the new value is taken as it is.
+    fn hot<T: PartialEq>(&mut self, key: &'static str, old: &T, new: &T) {
+        if old != new && !self.hot.contains(&key) {
             self.hot.push(key);
         }
-        new
     }
 
     /// A setting that needs a restart: the running value stays until then.
-    fn restart<T: PartialEq + Clone>(&mut self, key: &'static str, old: &T, new: T) -> T {
-        if *old != new && !self.restart.contains(&key) {
-            self.restart.push(key);
+    fn restart<T: PartialEq + Clone>(&mut self, key: &'static str, old: &T, new: &mut T) {
+        if old != new {
+            if !self.restart.contains(&key) {
+                self.restart.push(key);
+            }
+            new.clone_from(old);
         }
-        old.clone()
     }
 }
 
 /// A setting fixed for the life of the process (it comes from the command
 /// line or the environment, which a reload does not change).
-fn fixed<T: Clone>(old: &T, _new: T) -> T {
-    old.clone()
+fn fixed<T: Clone>(old: &T, new: &mut T) {
+    new.clone_from(old);
 }
 
 /// Compares `new` with the running `old`. `secret_changed` says whether the
 /// secret in force differs, which the settings alone cannot tell when the
 /// generated token file was edited.
-pub fn classify(old: &Settings, new: Settings, secret_changed: bool) -> Changes {
+pub fn classify(old: &Settings, mut new: Settings, secret_changed: bool) -> Changes {
+    let mut d = Diff::default();
+    if secret_changed {
+        d.hot.push("gateway.auth");
+    }
     let Settings {
         config_path,
-        config_raw,
+        config_raw: _,
         config_json,
         state_dir,
         dev,
@@ -87,64 +92,55 @@ pub fn classify(old: &Settings, new: Settings, secret_changed: bool) -> Changes 
         reload_mode,
         reload_debounce_ms,
         restart_enabled,
-    } = new;
-    let mut d = Diff::default();
-    if secret_changed {
-        d.hot.push("gateway.auth");
-    }
-    let in_place = Settings {
-        config_path: fixed(&old.config_path, config_path),
-        state_dir: fixed(&old.state_dir, state_dir),
-        dev: fixed(&old.dev, dev),
-        reset: fixed(&old.reset, reset),
-        force: fixed(&old.force, force),
-        port: d.restart("gateway.port", &old.port, port),
-        bind: d.restart("gateway.bind", &old.bind, bind),
-        bind_host: d.restart("gateway.bind", &old.bind_host, bind_host),
-        auth_mode: d.hot("gateway.auth", &old.auth_mode, auth_mode),
-        token: d.hot("gateway.auth", &old.token, token),
-        password: d.hot("gateway.auth", &old.password, password),
-        secret_source: d.hot("gateway.auth", &old.secret_source, secret_source),
-        tick_interval_ms: d.hot(
-            "gateway.tickIntervalMs",
-            &old.tick_interval_ms,
-            tick_interval_ms,
-        ),
-        limits: d.hot("gateway.limits", &old.limits, limits),
-        allowed_origins: d.hot(
-            "gateway.controlUi.allowedOrigins",
-            &old.allowed_origins,
-            allowed_origins,
-        ),
-        allowed_hosts: d.hot("gateway.allowedHosts", &old.allowed_hosts, allowed_hosts),
-        trusted_proxies: d.hot(
-            "gateway.trustedProxies",
-            &old.trusted_proxies,
-            trusted_proxies,
-        ),
-        log: LogSettings {
-            level: d.hot("logging.level", &old.log.level, level),
-            file: d.restart("logging.file", &old.log.file, file),
-            json: fixed(&old.log.json, json),
-        },
-        models: d.hot("models", &old.models, models),
-        default_agent_id: d.restart("agents.defaultId", &old.default_agent_id, default_agent_id),
-        main_key: d.hot("session.mainKey", &old.main_key, main_key),
-        session_scope: d.hot("session.scope", &old.session_scope, session_scope),
-        reload_mode: d.hot("gateway.reload", &old.reload_mode, reload_mode),
-        reload_debounce_ms: d.hot(
-            "gateway.reload",
-            &old.reload_debounce_ms,
-            reload_debounce_ms,
-        ),
-        restart_enabled: d.hot("commands.restart", &old.restart_enabled, restart_enabled),
-        // Anything else in the file (unknown keys are refused) is shown by
-        // `config.get` only; it must still be taken so that view is current.
-        // The text goes with what it parses to: a change of layout alone
-        // is no change.
-        config_json: d.hot("the file only", &old.config_json, config_json),
-        config_raw,
-    };
+    } = &mut new;
+    fixed(&old.config_path, config_path);
+    fixed(&old.state_dir, state_dir);
+    fixed(&old.dev, dev);
+    fixed(&old.reset, reset);
+    fixed(&old.force, force);
+    fixed(&old.log.json, json);
+    d.restart("gateway.port", &old.port, port);
+    d.restart("gateway.bind", &old.bind, bind);
+    d.restart("gateway.bind", &old.bind_host, bind_host);
+    d.restart("logging.file", &old.log.file, file);
+    d.restart("agents.defaultId", &old.default_agent_id, default_agent_id);
+    d.hot("gateway.auth", &old.auth_mode, auth_mode);
+    d.hot("gateway.auth", &old.token, token);
+    d.hot("gateway.auth", &old.password, password);
+    d.hot("gateway.auth", &old.secret_source, secret_source);
+    d.hot(
+        "gateway.tickIntervalMs",
+        &old.tick_interval_ms,
+        tick_interval_ms,
+    );
+    d.hot("gateway.limits", &old.limits, limits);
+    d.hot(
+        "gateway.controlUi.allowedOrigins",
+        &old.allowed_origins,
+        allowed_origins,
+    );
+    d.hot("gateway.allowedHosts", &old.allowed_hosts, allowed_hosts);
+    d.hot(
+        "gateway.trustedProxies",
+        &old.trusted_proxies,
+        trusted_proxies,
+    );
+    d.hot("gateway.reload", &old.reload_mode, reload_mode);
+    d.hot(
+        "gateway.reload",
+        &old.reload_debounce_ms,
+        reload_debounce_ms,
+    );
+    d.hot("logging.level", &old.log.level, level);
+    d.hot("models", &old.models, models);
+    d.hot("session.mainKey", &old.main_key, main_key);
+    d.hot("session.scope", &old.session_scope, session_scope);
+    d.hot("commands.restart", &old.restart_enabled, restart_enabled);
+    // Anything else in the file (unknown keys are refused) is shown by
+    // `config.get` only; it must still be taken so that view is current.
+    // The text (`config_raw`) goes with what it parses to: a change of
+    // layout alone is no change.
+    d.hot("the file only", &old.config_json, config_json);
     let mut hot = d.hot;
     if hot.len() > 1 {
         hot.retain(|k| *k != "the file only");
@@ -155,7 +151,7 @@ pub fn classify(old: &Settings, new: Settings, secret_changed: bool) -> Changes 
     Changes {
         hot,
         restart: d.restart,
-        in_place,
+        in_place: new,
     }
 }
 

@@ -2,113 +2,44 @@
 //! `clawgate run` runs with, where a client command connects, every limit
 //! with its default.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindMode {
-    Loopback,
-    Lan,
-    Tailnet,
-    Auto,
-    Custom,
-}
+use crate::words::words;
 
-impl BindMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BindMode::Loopback => "loopback",
-            BindMode::Lan => "lan",
-            BindMode::Tailnet => "tailnet",
-            BindMode::Auto => "auto",
-            BindMode::Custom => "custom",
-        }
+words! {
+    /// Where the gateway listens (`--bind`, `gateway.bind`).
+    pub enum BindMode {
+        Loopback = "loopback",
+        Lan = "lan",
+        Tailnet = "tailnet",
+        Auto = "auto",
+        Custom = "custom",
     }
 }
 
-/// The error is the reason only, so that both the flag parser and the config
-/// loader can put their own subject in front of it.
-impl FromStr for BindMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<BindMode, String> {
-        match s {
-            "loopback" => Ok(BindMode::Loopback),
-            "lan" => Ok(BindMode::Lan),
-            "tailnet" => Ok(BindMode::Tailnet),
-            "auto" => Ok(BindMode::Auto),
-            "custom" => Ok(BindMode::Custom),
-            _ => Err("expected one of loopback, lan, tailnet, auto, custom".into()),
-        }
+words! {
+    /// What clients must present (`--auth`, `gateway.auth.mode`).
+    pub enum AuthMode {
+        Token = "token",
+        Password = "password",
+        None = "none",
     }
 }
 
-impl fmt::Display for BindMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    Token,
-    Password,
-    None,
-}
-
-impl AuthMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::Token => "token",
-            AuthMode::Password => "password",
-            AuthMode::None => "none",
-        }
-    }
-}
-
-impl FromStr for AuthMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<AuthMode, String> {
-        match s {
-            "token" => Ok(AuthMode::Token),
-            "password" => Ok(AuthMode::Password),
-            "none" => Ok(AuthMode::None),
-            _ => Err("expected one of token, password, none".into()),
-        }
-    }
-}
-
-impl fmt::Display for AuthMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How configuration changes are applied (`gateway.reload.mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReloadMode {
-    /// The file is not watched; SIGHUP still reloads, as `Hybrid`.
-    Off,
-    /// Apply what can change in place; log and skip what needs a restart.
-    Hot,
-    /// Restart in-process on every change.
-    Restart,
-    /// Apply in place when possible, restart in-process otherwise.
-    #[default]
-    Hybrid,
-}
-
-impl ReloadMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReloadMode::Off => "off",
-            ReloadMode::Hot => "hot",
-            ReloadMode::Restart => "restart",
-            ReloadMode::Hybrid => "hybrid",
-        }
+words! {
+    /// How configuration changes are applied (`gateway.reload.mode`).
+    #[derive(Default)]
+    pub enum ReloadMode {
+        /// The file is not watched; SIGHUP still reloads, as `Hybrid`.
+        Off = "off",
+        /// Apply what can change in place; log and skip what needs a restart.
+        Hot = "hot",
+        /// Restart in-process on every change.
+        Restart = "restart",
+        /// Apply in place when possible, restart in-process otherwise.
+        #[default]
+        Hybrid = "hybrid",
     }
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::params::{non_empty, Invalid, Params};
 use super::{ErrorShape, MAX_PROTOCOL, MIN_PROBE_PROTOCOL, SUPPORTED};
+use crate::words::words;
 
 const CLIENT_IDS: &[&str] = &[
     "cli",
@@ -31,21 +32,14 @@ const CLIENT_MODES: &[&str] = &[
     "cli", "ui", "webchat", "backend", "node", "probe", "test", "worker",
 ];
 
-/// The role a client connects as.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    #[default]
-    Operator,
-    Node,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Operator => "operator",
-            Role::Node => "node",
-        }
+words! {
+    /// The role a client connects as.
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Role {
+        #[default]
+        Operator = "operator",
+        Node = "node",
     }
 }
 
