@@ -112,10 +112,13 @@ pub(super) fn system_event(c: &Ctx) -> Result<Value, ErrorShape> {
         .map_or_else(|| c.caller.presence_key.clone(), PresenceKey::new);
     // Only what an entry may carry is copied: the rest of the params,
     // however large, stays where it is.
-    let mut fields: Map<String, Value> = PRESENCE_FIELDS
+    let mut fields = Map::new();
+    for (name, v) in PRESENCE_FIELDS
         .iter()
-        .filter_map(|f| Some((f.to_string(), sent?.get(*f)?.clone())))
-        .collect();
+        .filter_map(|f| Some((f, sent?.get(*f)?)))
+    {
+        fields.insert((*name).to_string(), v.clone());
+    }
     fields.insert("text".into(), Value::from(text));
     fields
         .entry("reason")

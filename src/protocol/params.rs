@@ -57,9 +57,18 @@ impl Invalid {
     }
 
     fn within(mut self, segment: &str) -> Invalid {
-        // RFC 6901: `~` and `/` inside a key are escaped.
-        let segment = segment.replace('~', "~0").replace('/', "~1");
-        self.path = format!("/{segment}{}", self.path);
+        let mut path = String::with_capacity(segment.len() + 1 + self.path.len());
+        path.push('/');
+        for c in segment.chars() {
+            // RFC 6901: `~` and `/` inside a key are escaped.
+            match c {
+                '~' => path.push_str("~0"),
+                '/' => path.push_str("~1"),
+                c => path.push(c),
+            }
+        }
+        path.push_str(&self.path);
+        self.path = path;
         self
     }
 }
@@ -83,6 +92,47 @@ impl de::Error for Invalid {
 
     fn unknown_variant(_variant: &str, _expected: &'static [&'static str]) -> Invalid {
         Invalid::at("", "must be equal to one of the allowed values")
+    }
+
+    fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Invalid {
+        Invalid::at(
+            "",
+            format!("invalid type: {}, expected {exp}", describe(unexp)),
+        )
+    }
+
+    fn invalid_value(unexp: de::Unexpected, exp: &dyn de::Expected) -> Invalid {
+        Invalid::at(
+            "",
+            format!("invalid value: {}, expected {exp}", describe(unexp)),
+        )
+    }
+}
+
+/// serde's own wording for what was found, except that a fraction is not
+/// printed: `Unexpected`'s `Display` would link float formatting (about
+/// 13 KiB) for a message no client needs to the digit.
+fn describe(u: de::Unexpected) -> String {
+    use de::Unexpected as U;
+    match u {
+        U::Bool(b) => format!("boolean `{b}`"),
+        U::Unsigned(n) => format!("integer `{n}`"),
+        U::Signed(n) => format!("integer `{n}`"),
+        U::Float(_) => "floating point number".into(),
+        U::Char(c) => format!("character `{c}`"),
+        U::Str(s) => format!("string {s:?}"),
+        U::Bytes(_) => "byte array".into(),
+        U::Unit => "null".into(),
+        U::Option => "Option value".into(),
+        U::NewtypeStruct => "newtype struct".into(),
+        U::Seq => "sequence".into(),
+        U::Map => "map".into(),
+        U::Enum => "enum".into(),
+        U::UnitVariant => "unit variant".into(),
+        U::NewtypeVariant => "newtype variant".into(),
+        U::TupleVariant => "tuple variant".into(),
+        U::StructVariant => "struct variant".into(),
+        U::Other(other) => other.into(),
     }
 }
 
@@ -120,15 +170,14 @@ impl<'de> de::Deserializer<'de> for Node<'de> {
         match self.0 {
             Value::Null => visitor.visit_unit(),
             Value::Bool(b) => visitor.visit_bool(*b),
-            Value::Number(n) => {
-                if let Some(u) = n.as_u64() {
-                    visitor.visit_u64(u)
-                } else if let Some(i) = n.as_i64() {
-                    visitor.visit_i64(i)
-                } else {
-                    visitor.visit_f64(n.as_f64().unwrap_or(f64::NAN))
-                }
-            }
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => visitor.visit_u64(u),
+                (None, Some(i)) => visitor.visit_i64(i),
+                // No params field is a fraction. Refusing here rather than
+                // through `visit_f64` keeps float formatting (about 13 KiB)
+                // out of the binary.
+                _ => Err(de::Error::invalid_type(unexpected(self.0), &visitor)),
+            },
             Value::String(s) => visitor.visit_borrowed_str(s),
             Value::Array(a) => visitor.visit_seq(Items {
                 iter: a.iter().enumerate(),
@@ -156,7 +205,43 @@ impl<'de> de::Deserializer<'de> for Node<'de> {
         visitor: V,
     ) -> Result<V::Value, Invalid> {
         match self.0 {
-            Value::Object(_) => self.deserialize_any(visitor),
+            Value::Object(o) => visitor.visit_map(Fields {
+                iter: o.iter(),
+                value: None,
+            }),
+            other => Err(de::Error::invalid_type(unexpected(other), &visitor)),
+        }
+    }
+
+    // Strings, integers and lists are asked for by type rather than
+    // through `deserialize_any`, so each visitor is built with the one
+    // path it can take: a smaller binary.
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        match self.0 {
+            Value::String(s) => visitor.visit_borrowed_str(s),
+            other => Err(de::Error::invalid_type(unexpected(other), &visitor)),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        match (self.0.as_u64(), self.0.as_i64()) {
+            (Some(u), _) => visitor.visit_u64(u),
+            // A negative number: the visitor says why it does not fit.
+            (None, Some(i)) => visitor.visit_i64(i),
+            _ => Err(de::Error::invalid_type(unexpected(self.0), &visitor)),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        match self.0 {
+            Value::Array(a) => visitor.visit_seq(Items {
+                iter: a.iter().enumerate(),
+            }),
             other => Err(de::Error::invalid_type(unexpected(other), &visitor)),
         }
     }
@@ -186,10 +271,15 @@ impl<'de> de::Deserializer<'de> for Node<'de> {
         }
     }
 
+    /// A field no struct asked for is skipped whole, without a walk.
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        visitor.visit_unit()
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map
-        identifier ignored_any
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u128 f32 f64 char
+        bytes byte_buf unit unit_struct tuple tuple_struct map
+        identifier
     }
 }
 
@@ -200,7 +290,7 @@ fn unexpected(v: &Value) -> de::Unexpected<'_> {
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
             (Some(u), _) => de::Unexpected::Unsigned(u),
             (None, Some(i)) => de::Unexpected::Signed(i),
-            _ => de::Unexpected::Float(n.as_f64().unwrap_or(f64::NAN)),
+            _ => de::Unexpected::Other("floating point number"),
         },
         Value::String(s) => de::Unexpected::Str(s),
         Value::Array(_) => de::Unexpected::Seq,
