@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::auth::Peer;
 use crate::state::{Live, Shared, UnauthSlot};
 use crate::ws;
 use body::Body;
@@ -28,8 +29,24 @@ use head::{read_head, wants_close, Head, ReadHead};
 pub use response::busy;
 use response::Reply;
 
-/// Serves one accepted connection until it closes.
-pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot: UnauthSlot) {
+/// An accepted upgrade: the socket, what the peer sent after its request
+/// head, and who the gate says the peer is.
+type Upgraded = (TcpStream, Vec<u8>, Peer);
+
+/// Serves one accepted connection until it closes. `slot` is held for the
+/// connection's life, or until a WebSocket client authenticates.
+pub fn serve(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, slot: UnauthSlot) {
+    // The HTTP side's frame is gone by the time a WebSocket connection is
+    // served: what a connection's thread keeps touched of its stack is its
+    // deepest point, and that point is in the handshake.
+    if let Some((stream, leftover, peer)) = serve_http(shared, stream, peer) {
+        ws::serve(shared, stream, leftover, peer, slot);
+    }
+}
+
+/// Plain HTTP requests until the connection closes or asks to upgrade.
+#[inline(never)]
+fn serve_http(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> Option<Upgraded> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     // The first request gets the full head deadline; later ones on a
     // kept-alive connection first wait at most the idle time for a byte.
@@ -41,7 +58,7 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot
         let wait = first_byte_wait.unwrap_or(Duration::from_millis(limits.head_timeout_ms));
         let head = match read_head(&mut stream, &mut buf, limits, wait) {
             ReadHead::Head(h) => h,
-            ReadHead::Idle => return,
+            ReadHead::Idle => return None,
             ReadHead::Timeout => return refuse(&mut stream, 408, "request head timeout"),
             ReadHead::TooLarge => {
                 return refuse(&mut stream, 431, "request header fields too large")
@@ -70,11 +87,8 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot
             // Keep nothing of the head for the connection's lifetime: only
             // bytes that arrived after it are handed on.
             let leftover = if buf.is_empty() { Vec::new() } else { buf };
-            if let Some((stream, peer)) = upgrade(shared, &live, stream, peer, head) {
-                drop(live);
-                ws::serve(shared, stream, leftover, peer, slot);
-            }
-            return;
+            return upgrade(shared, &live, stream, peer, head)
+                .map(|(stream, peer)| (stream, leftover, peer));
         }
         // The declared body is read whole within `bodyTimeoutMs`, so the
         // next request on the connection starts where it should. A chunked
@@ -85,14 +99,14 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot
         let _body = match body::read(&mut stream, &mut buf, declared, body_timeout) {
             Body::Read(b) => b,
             Body::Timeout => return refuse(&mut stream, 408, "request body timeout"),
-            Body::Closed => return,
+            Body::Closed => return None,
         };
         let mut reply = route(shared, &live, &head);
         reply.close |= wants_close(&head) || head.header("transfer-encoding").is_some();
         reply.head_only = head.method == "HEAD";
         reply.minor = head.minor;
         if response::send(&mut stream, &reply).is_err() || reply.close {
-            return;
+            return None;
         }
         first_byte_wait = Some(Duration::from_millis(limits.keep_alive_idle_ms));
     }
@@ -100,8 +114,13 @@ pub fn serve(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, slot
 
 /// Answers `{"error": why}` with `status` and closes: every way a request
 /// is refused before it is routed.
-fn refuse(stream: &mut TcpStream, status: u16, why: impl Into<serde_json::Value>) {
+fn refuse(
+    stream: &mut TcpStream,
+    status: u16,
+    why: impl Into<serde_json::Value>,
+) -> Option<Upgraded> {
     let _ = response::send(stream, &Reply::refusal(status, why));
+    None
 }
 
 fn route(shared: &Shared, live: &Live, h: &Head) -> Reply {

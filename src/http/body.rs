@@ -23,16 +23,20 @@ pub fn read(stream: &mut TcpStream, buf: &mut Vec<u8>, len: usize, timeout: Dura
     let from_buf = len.min(buf.len());
     let mut body: Vec<u8> = buf.drain(..from_buf).collect();
     let deadline = Instant::now() + timeout;
-    let mut chunk = [0u8; 2048];
     while body.len() < len {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             return Body::Timeout;
         }
-        let want = (len - body.len()).min(chunk.len());
-        match stream.read(&mut chunk[..want]) {
+        // Straight into the body's tail, 2 KiB at a time: no scratch
+        // array on the connection thread's small stack.
+        let filled = body.len();
+        body.resize(filled + (len - filled).min(2048), 0);
+        let got = stream.read(&mut body[filled..]);
+        body.truncate(filled + *got.as_ref().unwrap_or(&0));
+        match got {
             Ok(0) => return Body::Closed,
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e)
                 if matches!(
