@@ -14,6 +14,7 @@ mod logs;
 mod models;
 mod system;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::protocol::{self, ErrorShape, Role, SCOPE_ADMIN, SCOPE_READ};
@@ -37,7 +38,8 @@ pub struct Ctx<'a> {
     pub shared: &'a Shared,
     pub live: &'a Live,
     pub caller: &'a Caller,
-    pub params: Option<&'a Value>,
+    /// The params as sent, still text: a handler parses what it needs.
+    pub params: Option<&'a RawValue>,
 }
 
 type Handler = fn(&Ctx) -> Result<Value, ErrorShape>;

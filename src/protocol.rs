@@ -7,13 +7,15 @@
 //! anything with an extra key.
 
 mod connect;
+mod frame;
 mod params;
 mod scopes;
 
 use serde_json::{json, Map, Value};
 
 pub use connect::{granted_scopes, negotiate, protocol_mismatch, ConnectAuth, ConnectParams, Role};
-pub use params::{non_empty, parse, Invalid, Params};
+pub use frame::{parse_frame, FrameError, Inbound};
+pub use params::{from_value, non_empty, parse, value as params_value, Invalid, Params};
 pub use scopes::{has_scope, missing_scope, unknown_method, SCOPE_ADMIN, SCOPE_READ};
 
 /// clawgate's own version, as `hello-ok.server.version`, presence,
@@ -25,72 +27,6 @@ pub const SUPPORTED: [u64; 2] = [3, 4];
 pub const MAX_PROTOCOL: u64 = 4;
 /// Lowest version a `gateway status` probe may send.
 pub const MIN_PROBE_PROTOCOL: u64 = 3;
-
-/// A client frame, classified.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Inbound {
-    Req {
-        id: String,
-        method: String,
-        params: Option<Value>,
-    },
-    /// `{type:"cancel", id}`: a client gave up on a request. Never answered.
-    Cancel,
-    /// Valid JSON object that is not a well-formed request; `id` is echoed
-    /// in the error reply when the frame had a string one.
-    Invalid { id: Option<String>, why: String },
-}
-
-/// Why a frame could not be read as a JSON object at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrameError {
-    NotJson(String),
-    NotObject,
-}
-
-/// Classifies one text frame. Nesting is bounded by serde_json's own
-/// recursion limit (128), which the 128 KiB connection stack holds.
-pub fn parse_frame(text: &str) -> Result<Inbound, FrameError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| FrameError::NotJson(e.to_string()))?;
-    let Value::Object(obj) = value else {
-        return Err(FrameError::NotObject);
-    };
-    let id = match obj.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    };
-    match obj.get("type").and_then(Value::as_str) {
-        Some("req") => {
-            let Some(id) = id else {
-                return Ok(Inbound::Invalid {
-                    id: None,
-                    why: "invalid request frame: id must be a non-empty string".into(),
-                });
-            };
-            match obj.get("method") {
-                Some(Value::String(m)) if !m.is_empty() => Ok(Inbound::Req {
-                    id,
-                    method: m.clone(),
-                    params: obj.get("params").cloned(),
-                }),
-                _ => Ok(Inbound::Invalid {
-                    id: Some(id),
-                    why: "invalid request frame: method must be a non-empty string".into(),
-                }),
-            }
-        }
-        Some("cancel") => Ok(Inbound::Cancel),
-        Some(other) => Ok(Inbound::Invalid {
-            id,
-            why: format!("invalid frame type: {}", clip(other, 64)),
-        }),
-        None => Ok(Inbound::Invalid {
-            id,
-            why: "invalid frame: missing type".into(),
-        }),
-    }
-}
 
 /// An error object: `{code, message, details?, retryable?, retryAfterMs?}`.
 #[derive(Debug, Clone, PartialEq)]

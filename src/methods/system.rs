@@ -98,9 +98,10 @@ impl Params for SystemEvent {
 }
 
 pub(super) fn system_event(c: &Ctx) -> Result<Value, ErrorShape> {
-    let event: SystemEvent = protocol::parse("system-event", c.params)?;
+    let sent = protocol::params_value("system-event", c.params, SystemEvent::MAX_BYTES)?;
+    let event: SystemEvent = protocol::from_value("system-event", &sent)?;
     let text = event.text.trim();
-    let sent = c.params.and_then(Value::as_object);
+    let sent = sent.as_object();
     let str_field = |k: &str| {
         sent.and_then(|p| p.get(k))
             .and_then(Value::as_str)

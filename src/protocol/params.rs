@@ -3,8 +3,11 @@
 //! `INVALID_REQUEST "invalid <method> params: at /path: <reason>"`, the
 //! JSON pointer naming the field at fault.
 //!
-//! serde's own errors do not say where they happened, so params are read
-//! from the already parsed frame by [`Node`], a deserializer over a
+//! Params arrive as a slice of the frame's text (see `frame`); a method
+//! parses them only when it runs, and only up to its [`Params::MAX_BYTES`]
+//! (64 KiB unless it says otherwise), so what a JSON tree of them costs is
+//! bounded whatever the frame's size. serde's own errors do not say where
+//! they happened, so the tree is read by [`Node`], a deserializer over a
 //! `serde_json::Value` that puts the path in front of an error as it
 //! passes back out of each object or array. A struct's rules that serde
 //! cannot express (ranges, allowed values, non-empty strings) go in its
@@ -17,6 +20,7 @@ use serde::de::{
     self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
 use serde::forward_to_deserialize_any;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::ErrorShape;
@@ -24,6 +28,10 @@ use super::ErrorShape;
 /// A request's parameters: a serde-derived struct plus the checks serde
 /// cannot express.
 pub trait Params: DeserializeOwned {
+    /// The largest params text read: what parsing can cost is a small
+    /// multiple of it.
+    const MAX_BYTES: usize = 64 * 1024;
+
     fn check(&self) -> Result<(), Invalid> {
         Ok(())
     }
@@ -138,12 +146,34 @@ fn describe(u: de::Unexpected) -> String {
 
 /// Reads `params` (absent and `null` count as `{}`) as `T` and checks it.
 /// The error is the `INVALID_REQUEST` to answer with.
-pub fn parse<T: Params>(method: &str, params: Option<&Value>) -> Result<T, ErrorShape> {
-    let empty = Value::Object(Map::new());
-    let value = match params {
-        None | Some(Value::Null) => &empty,
-        Some(v) => v,
+pub fn parse<T: Params>(method: &str, params: Option<&RawValue>) -> Result<T, ErrorShape> {
+    let value = value(method, params, T::MAX_BYTES)?;
+    from_value(method, &value)
+}
+
+/// The params as a JSON tree, at most `max_bytes` of text: for a method
+/// that reads fields beyond its struct's.
+pub fn value(
+    method: &str,
+    params: Option<&RawValue>,
+    max_bytes: usize,
+) -> Result<Value, ErrorShape> {
+    let invalid = |why: String| ErrorShape::invalid(format!("invalid {method} params: {why}"));
+    let Some(raw) = params else {
+        return Ok(Value::Object(Map::new()));
     };
+    let text = raw.get();
+    if text.len() > max_bytes {
+        return Err(invalid(format!("larger than {max_bytes} bytes")));
+    }
+    match serde_json::from_str(text).map_err(|e| invalid(e.to_string()))? {
+        Value::Null => Ok(Value::Object(Map::new())),
+        v => Ok(v),
+    }
+}
+
+/// `T` from params already read as a tree, checked.
+pub fn from_value<T: Params>(method: &str, value: &Value) -> Result<T, ErrorShape> {
     T::deserialize(Node(value))
         .and_then(|t| t.check().map(|()| t))
         .map_err(|e| ErrorShape::invalid(format!("invalid {method} params: {}", e.describe())))
@@ -383,19 +413,23 @@ mod tests {
         }
     }
 
+    fn raw(v: &Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).unwrap()
+    }
+
     fn message(v: Value) -> String {
-        parse::<Outer>("thing", Some(&v)).unwrap_err().message
+        parse::<Outer>("thing", Some(&raw(&v))).unwrap_err().message
     }
 
     #[test]
     fn good_params_parse_and_unknown_keys_are_ignored() {
         let v = json!({"count": 2, "inner": {"name": "x", "later": [1]}, "kind": "two", "x": {}});
-        let p: Outer = parse("thing", Some(&v)).unwrap();
+        let p: Outer = parse("thing", Some(&raw(&v))).unwrap();
         assert_eq!(p.count, 2);
         assert_eq!(p.kind, Some(Kind::Two));
         assert_eq!(p.inner.tags, None);
         let v = json!({"count": 2, "inner": {"name": "x", "tags": null}, "kind": null});
-        assert_eq!(parse::<Outer>("thing", Some(&v)).unwrap().kind, None);
+        assert_eq!(parse::<Outer>("thing", Some(&raw(&v))).unwrap().kind, None);
     }
 
     #[test]
@@ -436,6 +470,17 @@ mod tests {
             parse::<Outer>("thing", None).unwrap_err().code,
             "INVALID_REQUEST"
         );
+    }
+
+    #[test]
+    fn params_past_their_size_are_refused_before_they_are_parsed() {
+        let big = json!({"count": 1, "inner": {"name": "x"}, "pad": "y".repeat(70_000)});
+        assert_eq!(
+            message(big),
+            "invalid thing params: larger than 65536 bytes"
+        );
+        let r = RawValue::from_string("null".into()).unwrap();
+        assert_eq!(value("thing", Some(&r), 10).unwrap(), json!({}));
     }
 
     #[test]

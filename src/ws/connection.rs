@@ -172,7 +172,7 @@ impl Connection {
                                 shared,
                                 live: &live,
                                 caller: &self.caller,
-                                params: params.as_ref(),
+                                params,
                             };
                             match m.call(&ctx) {
                                 Ok(payload) => protocol::res_ok(&id, &payload),

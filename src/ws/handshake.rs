@@ -77,7 +77,7 @@ fn connect(
             ))
         }
     };
-    let p: ConnectParams = match protocol::parse("connect", params.as_ref()) {
+    let p: ConnectParams = match protocol::parse("connect", params) {
         Ok(p) => p,
         Err(e) => return Err(refuse(conn, &id, &e, 1008)),
     };
