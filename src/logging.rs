@@ -111,6 +111,24 @@ fn journal_stream_matches(var: &str, dev: u64, ino: u64) -> bool {
     }
 }
 
+/// The longest message written: whatever a peer manages to get into a
+/// log line, it costs at most this much disk and journal.
+pub const MAX_MESSAGE: usize = 2048;
+
+/// Cuts `msg` to [`MAX_MESSAGE`] bytes (on a character boundary) and says
+/// how long it was.
+fn clip_message(msg: &mut String) {
+    if msg.len() > MAX_MESSAGE {
+        let total = msg.len();
+        let mut end = MAX_MESSAGE;
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
+        msg.truncate(end);
+        msg.push_str(&format!("… ({total} bytes)"));
+    }
+}
+
 /// clawgate's own records pass at the configured level; the libraries'
 /// (tungstenite, tiny_http) only from warn up, since their debug output is
 /// about internals the user cannot act on.
@@ -144,11 +162,12 @@ impl Log for Logger {
             return;
         }
         let target = record.target();
-        let msg = if is_ours(target) {
+        let mut msg = if is_ours(target) {
             record.args().to_string()
         } else {
             format!("{target}: {}", record.args())
         };
+        clip_message(&mut msg);
         let ts = rfc3339(SystemTime::now());
         let line = format_line(self.stderr, record.level(), &msg, &ts);
         // A closed or full stderr must not stop the gateway.

@@ -17,7 +17,7 @@ mod system;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::protocol::{self, ErrorShape, Role, SCOPE_ADMIN, SCOPE_READ};
+use crate::protocol::{self, ErrorShape, Payload, Role, SCOPE_ADMIN, SCOPE_READ};
 use crate::state::{Live, PresenceKey, Shared};
 pub use system::health;
 
@@ -42,7 +42,7 @@ pub struct Ctx<'a> {
     pub params: Option<&'a RawValue>,
 }
 
-type Handler = fn(&Ctx) -> Result<Value, ErrorShape>;
+type Handler = fn(&Ctx) -> Result<Payload, ErrorShape>;
 
 /// Which roles may call a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub static METHODS: &[Method] = &[
         name: "health",
         scope: None,
         roles: Roles::Any,
-        handler: |c| Ok(system::health(c.shared, c.live)),
+        handler: |c| Ok(system::health(c.shared, c.live).into()),
     },
     Method {
         name: "status",
@@ -89,7 +89,7 @@ pub static METHODS: &[Method] = &[
         name: "system-presence",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
-        handler: |c| Ok(Value::Array(c.shared.presence_list())),
+        handler: |c| Ok(Payload::Json(c.shared.presence_list_json())),
     },
     Method {
         name: "system-event",
@@ -102,7 +102,7 @@ pub static METHODS: &[Method] = &[
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
         // No heartbeat runs in this gateway, so there is never a last one.
-        handler: |_| Ok(Value::Null),
+        handler: |_| Ok(Value::Null.into()),
     },
     Method {
         name: "config.get",
@@ -182,7 +182,7 @@ impl std::fmt::Debug for Method {
 }
 
 impl Method {
-    pub fn call(&self, ctx: &Ctx) -> Result<Value, ErrorShape> {
+    pub fn call(&self, ctx: &Ctx) -> Result<Payload, ErrorShape> {
         (self.handler)(ctx)
     }
 }

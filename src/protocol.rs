@@ -85,8 +85,36 @@ impl ErrorShape {
     }
 }
 
-pub fn res_ok(id: &str, payload: &Value) -> String {
-    json!({"type": "res", "id": id, "ok": true, "payload": payload}).to_string()
+/// A reply's payload: a JSON value, or JSON text that is already
+/// serialized (a list kept as text is sent without being parsed again).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Value(Value),
+    Json(String),
+}
+
+impl From<Value> for Payload {
+    fn from(v: Value) -> Payload {
+        Payload::Value(v)
+    }
+}
+
+pub fn res_ok(id: &str, payload: &Payload) -> String {
+    let json;
+    let text = match payload {
+        Payload::Value(v) => {
+            json = v.to_string();
+            &json
+        }
+        Payload::Json(t) => t,
+    };
+    let mut out = String::with_capacity(text.len() + id.len() + 48);
+    out.push_str(r#"{"type":"res","id":"#);
+    out.push_str(&Value::from(id).to_string());
+    out.push_str(r#","ok":true,"payload":"#);
+    out.push_str(text);
+    out.push('}');
+    out
 }
 
 pub fn res_err(id: &str, err: &ErrorShape) -> String {

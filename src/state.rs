@@ -325,14 +325,15 @@ impl Shared {
 
     // ---- presence ------------------------------------------------------------
 
-    /// The presence list (the gateway's own entry first) and the versions
-    /// it belongs to, for `hello-ok`.
-    pub fn presence_snapshot(&self) -> (Vec<Value>, StateVersion) {
+    /// The presence list as JSON (the gateway's own entry first, at most
+    /// `presence::MAX_LIST_BYTES`) and the versions it belongs to, for
+    /// `hello-ok`.
+    pub fn presence_snapshot(&self) -> (String, StateVersion) {
         let st = self.state();
-        (st.presence.list(now_ms()), st.versions)
+        (st.presence.list_json(now_ms()), st.versions)
     }
 
-    pub fn presence_list(&self) -> Vec<Value> {
+    pub fn presence_list_json(&self) -> String {
         self.presence_snapshot().0
     }
 
@@ -366,7 +367,7 @@ impl Shared {
                 return;
             }
             st.versions.presence += 1;
-            let payload = json!({ "presence": st.presence.list(now) }).to_string();
+            let payload = format!(r#"{{"presence":{}}}"#, st.presence.list_json(now));
             let event = QueuedEvent::new("presence", payload, Some(st.versions));
             st.clients.fanout(event, Delivery::Droppable)
         };

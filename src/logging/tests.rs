@@ -202,3 +202,14 @@ fn a_failing_log_file_is_abandoned() {
     assert!(logger.file.lock().expect("lock").is_none());
     record("still logging to stderr");
 }
+
+#[test]
+fn long_messages_are_cut_and_say_how_long_they_were() {
+    let mut m = "é".repeat(5000);
+    clip_message(&mut m);
+    assert!(m.len() <= MAX_MESSAGE + 32, "{}", m.len());
+    assert!(m.ends_with("… (10000 bytes)"), "{}", &m[m.len() - 40..]);
+    let mut short = "fine".to_string();
+    clip_message(&mut short);
+    assert_eq!(short, "fine");
+}

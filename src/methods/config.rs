@@ -5,10 +5,10 @@ use serde_json::{json, Value};
 
 use super::Ctx;
 use crate::config;
-use crate::protocol::ErrorShape;
+use crate::protocol::{ErrorShape, Payload};
 use crate::state::Live;
 
-pub(super) fn config_get(c: &Ctx) -> Result<Value, ErrorShape> {
+pub(super) fn config_get(c: &Ctx) -> Result<Payload, ErrorShape> {
     let s = &c.live.settings;
     let parsed = s.config_json.as_ref().map(config::redact);
     let raw = parsed
@@ -24,7 +24,8 @@ pub(super) fn config_get(c: &Ctx) -> Result<Value, ErrorShape> {
         "issues": [],
         "warnings": [],
         "legacyIssues": [],
-    }))
+    })
+    .into())
 }
 
 /// The settings in force, in the file's shape, secrets redacted.

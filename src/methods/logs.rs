@@ -1,11 +1,11 @@
 //! `logs.tail`: the gateway's own log file, read from a cursor.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::Ctx;
 use crate::logging::tail;
-use crate::protocol::{self, ErrorShape, Params};
+use crate::protocol::{self, ErrorShape, Params, Payload};
 
 /// `logs.tail` params: where to resume and how much to return at most
 /// (clamped by the reader to `TAIL_MAX_LIMIT` lines and `TAIL_MAX_BYTES`).
@@ -19,7 +19,7 @@ struct Tail {
 
 impl Params for Tail {}
 
-pub(super) fn logs_tail(c: &Ctx) -> Result<Value, ErrorShape> {
+pub(super) fn logs_tail(c: &Ctx) -> Result<Payload, ErrorShape> {
     let Some(path) = c.shared.log_file() else {
         return Err(ErrorShape::unavailable(format!(
             "file logging is off: set logging.file to true in '{}'",
@@ -43,7 +43,7 @@ pub(super) fn logs_tail(c: &Ctx) -> Result<Value, ErrorShape> {
             if t.reset {
                 v["reset"] = json!(true);
             }
-            Ok(v)
+            Ok(v.into())
         }
         Err(e) => Err(ErrorShape::unavailable(format!(
             "cannot read the log file '{}': {}",

@@ -3,9 +3,9 @@
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::protocol::ErrorShape;
+use crate::protocol::{ErrorShape, Payload};
 
-pub(super) fn models_list(c: &Ctx) -> Result<Value, ErrorShape> {
+pub(super) fn models_list(c: &Ctx) -> Result<Payload, ErrorShape> {
     let models: Vec<Value> = c
         .live
         .settings
@@ -25,5 +25,5 @@ pub(super) fn models_list(c: &Ctx) -> Result<Value, ErrorShape> {
             v
         })
         .collect();
-    Ok(json!({ "models": models }))
+    Ok(json!({ "models": models }).into())
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::Ctx;
-use crate::protocol::{self, non_empty, ErrorShape, Invalid, Params, VERSION};
+use crate::protocol::{self, non_empty, ErrorShape, Invalid, Params, Payload, VERSION};
 use crate::state::{now_ms, Live, PresenceKey, Shared, PRESENCE_FIELDS};
 
 /// Heartbeats are an agent-runtime feature this gateway does not run; the
@@ -40,7 +40,7 @@ pub fn health(shared: &Shared, live: &Live) -> Value {
     })
 }
 
-pub(super) fn status(c: &Ctx) -> Result<Value, ErrorShape> {
+pub(super) fn status(c: &Ctx) -> Result<Payload, ErrorShape> {
     let shared = c.shared;
     let s = &c.live.settings;
     let agent = &s.default_agent_id;
@@ -79,7 +79,8 @@ pub(super) fn status(c: &Ctx) -> Result<Value, ErrorShape> {
             },
             "presenceEntries": counts.presence,
         },
-    }))
+    })
+    .into())
 }
 
 /// `system-event` params: a non-empty `text`; the other fields a presence
@@ -97,7 +98,7 @@ impl Params for SystemEvent {
     }
 }
 
-pub(super) fn system_event(c: &Ctx) -> Result<Value, ErrorShape> {
+pub(super) fn system_event(c: &Ctx) -> Result<Payload, ErrorShape> {
     let sent = protocol::params_value("system-event", c.params, SystemEvent::MAX_BYTES)?;
     let event: SystemEvent = protocol::from_value("system-event", &sent)?;
     let text = event.text.trim();
@@ -126,5 +127,5 @@ pub(super) fn system_event(c: &Ctx) -> Result<Value, ErrorShape> {
         .or_insert_with(|| Value::from("system-event"));
     log::info!("system event from {key}: {}", protocol::clip(text, 256));
     c.shared.presence_update(&key, &fields);
-    Ok(json!({"ok": true}))
+    Ok(json!({"ok": true}).into())
 }

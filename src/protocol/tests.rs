@@ -60,7 +60,7 @@ fn requests_cancels_and_junk_are_told_apart() {
 
 #[test]
 fn frames_carry_only_documented_keys() {
-    let ok: Value = serde_json::from_str(&res_ok("1", &json!({"a": 1}))).unwrap();
+    let ok: Value = serde_json::from_str(&res_ok("1", &json!({"a": 1}).into())).unwrap();
     let keys: Vec<&str> = ok.as_object().unwrap().keys().map(|k| k.as_str()).collect();
     assert_eq!(keys.len(), 4);
     for k in ["type", "id", "ok", "payload"] {

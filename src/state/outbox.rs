@@ -78,15 +78,27 @@ impl Outbox {
         &self.wake
     }
 
-    /// Queues an event. Over `maxBufferedBytes`, a droppable event (tick,
-    /// presence: the next one supersedes it) is dropped; anything else
-    /// closes the connection 1008 "slow consumer".
+    /// Queues an event. A droppable event (tick, presence: each is whole)
+    /// replaces one of the same name still waiting, so a slow reader holds
+    /// at most one of each. Over `maxBufferedBytes`, a droppable event is
+    /// dropped; anything else closes the connection 1008 "slow consumer".
     pub fn push(&self, ev: QueuedEvent, delivery: Delivery) {
         let mut q = lock(&self.queue);
         if q.closing {
             return;
         }
         let size = event_size(&ev);
+        if delivery == Delivery::Droppable {
+            if let Some(i) = q.events.iter().position(|e| e.name == ev.name) {
+                let old = event_size(&q.events[i]);
+                if q.bytes - old + size <= self.max_bytes {
+                    q.bytes = q.bytes - old + size;
+                    q.events[i] = ev;
+                }
+                // Already queued, so the connection is already woken.
+                return;
+            }
+        }
         if q.bytes + size > self.max_bytes {
             if delivery == Delivery::Droppable {
                 return;
@@ -202,5 +214,21 @@ mod tests {
         o.push(ev(800), Delivery::Required);
         o.close(1012, "service restart");
         assert_eq!(drain(&o), (1, Some((1012, "service restart".to_string()))));
+    }
+
+    #[test]
+    fn a_waiting_droppable_event_is_replaced_by_the_next_of_its_name() {
+        let o = Outbox::new(10_000).unwrap();
+        let named = |name: &'static str, n: usize| QueuedEvent::new(name, "b".repeat(n), None);
+        o.push(named("presence", 100), Delivery::Droppable);
+        o.push(named("tick", 10), Delivery::Droppable);
+        o.push(named("shutdown", 10), Delivery::Required);
+        o.push(named("presence", 300), Delivery::Droppable);
+        o.push(named("tick", 20), Delivery::Droppable);
+        let mut got = Vec::new();
+        while let Next::Event(e) = o.pop() {
+            got.push((e.name, e.payload.len()));
+        }
+        assert_eq!(got, [("presence", 300), ("tick", 20), ("shutdown", 10)]);
     }
 }

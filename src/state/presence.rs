@@ -1,8 +1,15 @@
 //! The presence table: who is connected or recently reported in.
 //!
 //! Pure data with explicit clocks (`now_ms`), owned by the shared state.
-//! Entries merge on update (roles and scopes unioned), expire after a TTL and
-//! are capped, oldest evicted first, so a client flood cannot grow it.
+//! Entries merge on update (roles and scopes unioned), expire after a TTL
+//! and are capped, oldest evicted first. Everything a client can put in is
+//! bounded in bytes as JSON, escaping counted: each string at
+//! [`MAX_STRING`], each list at [`MAX_LIST_TEXT`], so an entry serializes to
+//! at most about 7 KiB, and the list sent to clients (in `hello-ok`,
+//! `system-presence` and every `presence` event) to at most
+//! [`MAX_LIST_BYTES`], newest entries first. Each entry keeps its JSON text,
+//! so building the list on every change is concatenation, not
+//! serialization.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,20 +41,27 @@ pub const FIELDS: &[&str] = &[
     "instanceId",
 ];
 
-/// Longest string kept in an entry: presence is broadcast to everyone, so
-/// one client must not be able to make every frame large.
-const MAX_STRING: usize = 256;
+/// Longest string kept in an entry, as JSON (escapes counted), and the
+/// longest key: presence is broadcast to everyone, so one client must not
+/// be able to make every frame large.
+pub const MAX_STRING: usize = 256;
+/// Items kept in a list field (roles, scopes, tags), and their JSON size.
 const MAX_LIST: usize = 32;
+pub const MAX_LIST_TEXT: usize = 1024;
+/// The presence list as sent, at most: entries past it (the oldest) are
+/// left out until newer ones expire. An entry is at most ~7 KiB, so the
+/// newest ~36 always fit, and ~200 ordinary ones (~500 bytes each).
+pub const MAX_LIST_BYTES: usize = 256 * 1024;
 
 /// A presence entry's key: `device.id`, else `client.instanceId`, else the
-/// connection id, lowercased, so one device is one entry however it
-/// spells its id.
+/// connection id, lowercased and cut to [`MAX_STRING`] bytes, so one device
+/// is one entry however it spells its id and no key is large.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PresenceKey(String);
 
 impl PresenceKey {
     pub fn new(key: &str) -> PresenceKey {
-        PresenceKey(key.to_lowercase())
+        PresenceKey(crate::protocol::clip(&key.to_lowercase(), MAX_STRING).to_string())
     }
 
     /// The key of a connecting client.
@@ -67,8 +81,24 @@ impl fmt::Display for PresenceKey {
 }
 
 #[derive(Debug)]
+struct Entry {
+    fields: Map<String, Value>,
+    ts: u64,
+    /// `fields` (with `ts`) as JSON, kept in step with them.
+    json: String,
+}
+
+impl Entry {
+    fn stamp(&mut self, now_ms: u64) {
+        self.ts = now_ms;
+        self.fields.insert("ts".into(), Value::from(now_ms));
+        self.json = Value::Object(self.fields.clone()).to_string();
+    }
+}
+
+#[derive(Debug)]
 pub struct Presence {
-    entries: HashMap<PresenceKey, Map<String, Value>>,
+    entries: HashMap<PresenceKey, Entry>,
     /// The gateway's own entry is built from these on every read.
     hostname: String,
     lan_ip: Option<String>,
@@ -88,19 +118,23 @@ impl Presence {
         if !self.entries.contains_key(key) && self.entries.len() >= MAX_ENTRIES {
             self.evict_oldest();
         }
-        let entry = self.entries.entry(key.clone()).or_default();
+        let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
+            fields: Map::new(),
+            ts: now_ms,
+            json: String::new(),
+        });
         for (k, v) in fields {
             let Some(name) = FIELDS.iter().find(|f| **f == k.as_str()) else {
                 continue;
             };
             let Some(v) = sanitize(v) else { continue };
             if *name == "roles" || *name == "scopes" {
-                union_into(entry, name, &v);
+                union_into(&mut entry.fields, name, &v);
             } else {
-                entry.insert((*name).to_string(), v);
+                entry.fields.insert((*name).to_string(), v);
             }
         }
-        entry.insert("ts".into(), Value::from(now_ms));
+        entry.stamp(now_ms);
     }
 
     /// Marks an entry as gone without removing it, so others see why it
@@ -108,8 +142,8 @@ impl Presence {
     pub fn mark(&mut self, key: &PresenceKey, reason: &str, now_ms: u64) -> bool {
         match self.entries.get_mut(key) {
             Some(e) => {
-                e.insert("reason".into(), Value::from(reason));
-                e.insert("ts".into(), Value::from(now_ms));
+                e.fields.insert("reason".into(), Value::from(reason));
+                e.stamp(now_ms);
                 true
             }
             None => false,
@@ -120,21 +154,30 @@ impl Presence {
     pub fn prune(&mut self, now_ms: u64) -> bool {
         let before = self.entries.len();
         self.entries
-            .retain(|_, e| now_ms.saturating_sub(ts(e)) <= TTL_MS);
+            .retain(|_, e| now_ms.saturating_sub(e.ts) <= TTL_MS);
         self.entries.len() != before
     }
 
-    /// The full list, newest first, with the gateway's own entry on top.
-    pub fn list(&self, now_ms: u64) -> Vec<Value> {
-        let mut rows: Vec<&Map<String, Value>> = self
+    /// The list as JSON: the gateway's own entry, then the others newest
+    /// first, as many as fit in [`MAX_LIST_BYTES`].
+    pub fn list_json(&self, now_ms: u64) -> String {
+        let mut rows: Vec<&Entry> = self
             .entries
             .values()
-            .filter(|e| now_ms.saturating_sub(ts(e)) <= TTL_MS)
+            .filter(|e| now_ms.saturating_sub(e.ts) <= TTL_MS)
             .collect();
-        rows.sort_by_key(|e| std::cmp::Reverse(ts(e)));
-        let mut out = Vec::with_capacity(rows.len() + 1);
-        out.push(Value::Object(self.own(now_ms)));
-        out.extend(rows.into_iter().map(|e| Value::Object(e.clone())));
+        rows.sort_by_key(|e| std::cmp::Reverse(e.ts));
+        let mut out = String::with_capacity(1024);
+        out.push('[');
+        out.push_str(&Value::Object(self.own(now_ms)).to_string());
+        for e in rows {
+            if out.len() + 1 + e.json.len() + 1 > MAX_LIST_BYTES {
+                break;
+            }
+            out.push(',');
+            out.push_str(&e.json);
+        }
+        out.push(']');
         out
     }
 
@@ -168,7 +211,7 @@ impl Presence {
         let oldest = self
             .entries
             .iter()
-            .min_by_key(|(_, e)| ts(e))
+            .min_by_key(|(_, e)| e.ts)
             .map(|(k, _)| k.clone());
         if let Some(k) = oldest {
             self.entries.remove(&k);
@@ -176,25 +219,53 @@ impl Presence {
     }
 }
 
-fn ts(e: &Map<String, Value>) -> u64 {
-    e.get("ts").and_then(Value::as_u64).unwrap_or(0)
+/// How many bytes a character takes in a JSON string (serde_json's
+/// escapes: two for a quote, a backslash and the named controls, six for
+/// the other controls).
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// The longest prefix of `s` whose JSON form (quotes aside) fits `max`.
+fn clip_escaped(s: &str, max: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += escaped_len(c);
+        if used > max {
+            return &s[..i];
+        }
+    }
+    s
 }
 
 fn sanitize(v: &Value) -> Option<Value> {
     match v {
-        Value::String(s) => Some(Value::from(crate::protocol::clip(s, MAX_STRING))),
+        Value::String(s) => Some(Value::from(clip_escaped(s, MAX_STRING))),
         Value::Number(_) | Value::Bool(_) => Some(v.clone()),
-        Value::Array(a) => Some(Value::Array(
-            a.iter()
-                .filter_map(Value::as_str)
-                .take(MAX_LIST)
-                .map(|s| Value::from(crate::protocol::clip(s, MAX_STRING)))
-                .collect(),
-        )),
+        Value::Array(a) => {
+            let mut room = MAX_LIST_TEXT;
+            let mut out = Vec::new();
+            for s in a.iter().filter_map(Value::as_str).take(MAX_LIST) {
+                let s = clip_escaped(s, MAX_STRING);
+                let cost = s.chars().map(escaped_len).sum::<usize>() + 3;
+                if cost > room {
+                    break;
+                }
+                room -= cost;
+                out.push(Value::from(s));
+            }
+            Some(Value::Array(out))
+        }
         _ => None,
     }
 }
 
+/// Adds `add`'s items to the list `name`, within the same bounds as a
+/// list sent whole.
 fn union_into(entry: &mut Map<String, Value>, name: &str, add: &Value) {
     let mut list: Vec<Value> = match entry.remove(name) {
         Some(Value::Array(a)) => a,
@@ -202,12 +273,14 @@ fn union_into(entry: &mut Map<String, Value>, name: &str, add: &Value) {
     };
     if let Value::Array(new) = add {
         for v in new {
-            if !list.contains(v) && list.len() < MAX_LIST {
+            if !list.contains(v) {
                 list.push(v.clone());
             }
         }
     }
-    entry.insert(name.to_string(), Value::Array(list));
+    if let Some(bounded) = sanitize(&Value::Array(list)) {
+        entry.insert(name.to_string(), bounded);
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +303,13 @@ mod tests {
         Presence::new("gw".into(), None)
     }
 
+    fn listed(p: &Presence, now: u64) -> Vec<Value> {
+        match serde_json::from_str(&p.list_json(now)) {
+            Ok(Value::Array(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn updates_merge_and_union_roles_and_scopes() {
         let mut p = table();
@@ -243,7 +323,7 @@ mod tests {
             &obj(json!({"text": "hi", "roles": ["node", "operator"]})),
             20,
         );
-        let list = p.list(30);
+        let list = listed(&p, 30);
         assert_eq!(list.len(), 2);
         assert_eq!(list[0]["mode"], "gateway");
         let e = &list[1];
@@ -263,7 +343,7 @@ mod tests {
             &obj(json!({"evil": 1, "text": long, "host": {"nested": 1}})),
             1,
         );
-        let e = &p.list(1)[1];
+        let e = &listed(&p, 1)[1];
         assert!(e.get("evil").is_none());
         assert!(e.get("host").is_none());
         assert_eq!(e["text"].as_str().unwrap().len(), MAX_STRING);
@@ -274,10 +354,10 @@ mod tests {
         let mut p = table();
         p.upsert(&key("old"), &Map::new(), 1_000);
         p.upsert(&key("new"), &Map::new(), 2_000);
-        let list = p.list(3_000);
+        let list = listed(&p, 3_000);
         assert_eq!(list[1]["ts"], 2_000);
         assert_eq!(list[2]["ts"], 1_000);
-        assert_eq!(p.list(1_000 + TTL_MS + 1).len(), 2);
+        assert_eq!(listed(&p, 1_000 + TTL_MS + 1).len(), 2);
         assert!(p.prune(1_000 + TTL_MS + 1));
         assert_eq!(p.len(), 1);
         assert!(!p.prune(1_000 + TTL_MS + 1));
@@ -290,7 +370,7 @@ mod tests {
             p.upsert(&key(&format!("k{i}")), &Map::new(), 100 + i);
         }
         assert_eq!(p.len(), MAX_ENTRIES);
-        let list = p.list(1_000);
+        let list = listed(&p, 1_000);
         assert_eq!(list.last().unwrap()["ts"], 150);
     }
 
@@ -300,13 +380,13 @@ mod tests {
         p.upsert(&key("c"), &obj(json!({"reason": "connect"})), 1);
         assert!(p.mark(&key("C"), "disconnect", 5));
         assert!(!p.mark(&key("missing"), "disconnect", 5));
-        assert_eq!(p.list(5)[1]["reason"], "disconnect");
+        assert_eq!(listed(&p, 5)[1]["reason"], "disconnect");
     }
 
     #[test]
     fn the_gateway_lists_itself_first_and_keys_are_lowercased() {
         let p = Presence::new("router".into(), Some("192.168.1.1".into()));
-        let own = &p.list(7)[0];
+        let own = &listed(&p, 7)[0];
         assert_eq!(own["host"], "router");
         assert_eq!(own["ip"], "192.168.1.1");
         assert_eq!(own["ts"], 7);
@@ -326,5 +406,61 @@ mod tests {
             PresenceKey::for_connect(None, None, "C-9").to_string(),
             "c-9"
         );
+    }
+
+    #[test]
+    fn strings_lists_and_keys_are_bounded_as_json() {
+        let mut p = table();
+        // Control characters escape to six bytes each as JSON.
+        let nasty = "\u{1}".repeat(10_000);
+        let long_key = "K".repeat(10_000);
+        let tags: Vec<String> = (0..100)
+            .map(|i| format!("{i}{}", "t".repeat(200)))
+            .collect();
+        p.upsert(
+            &key(&long_key),
+            &obj(json!({"host": nasty, "text": "x".repeat(10_000), "tags": tags})),
+            1,
+        );
+        let e = &listed(&p, 1)[1];
+        assert!(
+            e["host"].to_string().len() <= MAX_STRING + 2,
+            "{}",
+            e["host"]
+        );
+        assert!(e["text"].as_str().unwrap().len() <= MAX_STRING);
+        assert!(
+            e["tags"].to_string().len() <= MAX_LIST_TEXT + 2,
+            "{}",
+            e["tags"]
+        );
+        assert!(!e["tags"].as_array().unwrap().is_empty());
+        assert_eq!(key(&long_key).to_string().len(), MAX_STRING);
+    }
+
+    #[test]
+    fn the_list_keeps_the_newest_entries_within_its_byte_bound() {
+        let mut p = table();
+        let big = |i: u64| {
+            obj(json!({
+                "host": "\u{2}".repeat(100), "text": "\u{3}".repeat(100),
+                "deviceFamily": "\u{4}".repeat(100), "modelIdentifier": "\u{5}".repeat(100),
+                "version": "\u{6}".repeat(100), "platform": format!("{i}"),
+            }))
+        };
+        for i in 0..MAX_ENTRIES as u64 {
+            p.upsert(&key(&format!("k{i}")), &big(i), 100 + i);
+        }
+        let json = p.list_json(1_000);
+        assert!(json.len() <= MAX_LIST_BYTES, "{}", json.len());
+        let rows = listed(&p, 1_000);
+        assert!(
+            rows.len() > 20 && rows.len() < MAX_ENTRIES,
+            "{}",
+            rows.len()
+        );
+        // The newest is listed first after the gateway, the oldest left out.
+        assert_eq!(rows[1]["platform"], format!("{}", MAX_ENTRIES - 1));
+        assert!(rows.iter().all(|r| r["platform"] != "0"));
     }
 }

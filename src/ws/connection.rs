@@ -22,6 +22,8 @@ pub(super) struct Connection {
     outbox: Arc<Outbox>,
     /// Consecutive denied requests allowed before the socket is closed.
     max_denials: u32,
+    /// The largest reply sent; a larger one becomes an error reply.
+    max_payload: usize,
 }
 
 impl Connection {
@@ -30,7 +32,7 @@ impl Connection {
         caller: Caller,
         listed: Option<PresenceKey>,
         outbox: Arc<Outbox>,
-        max_denials: u32,
+        (max_denials, max_payload): (u32, usize),
     ) -> Connection {
         Connection {
             id,
@@ -38,6 +40,7 @@ impl Connection {
             listed,
             outbox,
             max_denials,
+            max_payload,
         }
     }
 
@@ -175,7 +178,7 @@ impl Connection {
                                 params,
                             };
                             match m.call(&ctx) {
-                                Ok(payload) => protocol::res_ok(&id, &payload),
+                                Ok(payload) => self.bounded(&id, protocol::res_ok(&id, &payload)),
                                 Err(e) => protocol::res_err(&id, &e),
                             }
                         }
@@ -184,5 +187,20 @@ impl Connection {
             }
         };
         conn.send(reply)
+    }
+
+    /// `reply`, or an error reply in its place when it would exceed the
+    /// `maxPayload` this connection was promised: a client would drop the
+    /// connection over a frame larger than that.
+    fn bounded(&self, id: &str, reply: String) -> String {
+        if reply.len() <= self.max_payload {
+            return reply;
+        }
+        let e = ErrorShape::unavailable(format!(
+            "reply too large: {} bytes, over maxPayload ({} bytes)",
+            reply.len(),
+            self.max_payload
+        ));
+        protocol::res_err(id, &e)
     }
 }

@@ -15,7 +15,7 @@ use super::transport::Conn;
 use super::{close, End};
 use crate::auth::{self, Admission, Grant, Peer};
 use crate::methods::{self, Caller};
-use crate::protocol::{self, ConnectParams, ErrorShape, Inbound, VERSION};
+use crate::protocol::{self, ConnectParams, ErrorShape, Inbound, Payload, VERSION};
 use crate::state::{Live, Outbox, PresenceKey, Shared, UnauthSlot};
 use crate::sys;
 
@@ -134,7 +134,10 @@ fn connect(
         // CLI calls come and go in milliseconds: they are not listed.
         (p.client.mode != "cli").then_some(presence_key),
         outbox.clone(),
-        live.settings.limits.max_unauthorized_calls,
+        (
+            live.settings.limits.max_unauthorized_calls,
+            live.settings.limits.max_payload,
+        ),
     );
     shared.register(connection.id(), peer.ip, outbox);
     if let Some(key) = connection.listed() {
@@ -200,7 +203,9 @@ fn presence_fields(p: &ConnectParams, peer: &Peer, grant: &Grant) -> Map<String,
     m
 }
 
-fn hello_ok(shared: &Shared, live: &Live, conn_id: &str, grant: &Grant) -> Value {
+/// `hello-ok` as JSON text. The presence list is spliced in as the text
+/// the table keeps (bounded in bytes), not rebuilt as a JSON tree.
+fn hello_ok(shared: &Shared, live: &Live, conn_id: &str, grant: &Grant) -> Payload {
     let s = &live.settings;
     let (presence, sv) = shared.presence_snapshot();
     let main_session_key = if s.session_scope == "global" {
@@ -208,28 +213,26 @@ fn hello_ok(shared: &Shared, live: &Live, conn_id: &str, grant: &Grant) -> Value
     } else {
         format!("agent:{}:{}", s.default_agent_id, s.main_key)
     };
-    json!({
-        "type": "hello-ok",
-        "protocol": grant.protocol,
-        "server": {"version": VERSION, "connId": conn_id},
-        "features": {"methods": methods::names().collect::<Vec<_>>(), "events": methods::EVENTS},
-        "snapshot": {
-            "presence": presence,
-            "health": methods::health(shared, live),
-            "stateVersion": sv.to_json(),
-            "uptimeMs": shared.uptime_ms(),
-            "sessionDefaults": {
-                "defaultAgentId": s.default_agent_id,
-                "mainKey": s.main_key,
-                "mainSessionKey": main_session_key,
-                "scope": s.session_scope,
-            },
-        },
-        "auth": {"role": grant.role.as_str(), "scopes": grant.scopes},
-        "policy": {
-            "maxPayload": s.limits.max_payload,
-            "maxBufferedBytes": s.limits.max_buffered_bytes,
-            "tickIntervalMs": s.tick_interval_ms,
-        },
-    })
+    let server = json!({"version": VERSION, "connId": conn_id});
+    let features =
+        json!({"methods": methods::names().collect::<Vec<_>>(), "events": methods::EVENTS});
+    let session_defaults = json!({
+        "defaultAgentId": s.default_agent_id,
+        "mainKey": s.main_key,
+        "mainSessionKey": main_session_key,
+        "scope": s.session_scope,
+    });
+    let auth = json!({"role": grant.role.as_str(), "scopes": grant.scopes});
+    let policy = json!({
+        "maxPayload": s.limits.max_payload,
+        "maxBufferedBytes": s.limits.max_buffered_bytes,
+        "tickIntervalMs": s.tick_interval_ms,
+    });
+    Payload::Json(format!(
+        r#"{{"type":"hello-ok","protocol":{},"server":{server},"features":{features},"snapshot":{{"presence":{presence},"health":{},"stateVersion":{},"uptimeMs":{},"sessionDefaults":{session_defaults}}},"auth":{auth},"policy":{policy}}}"#,
+        grant.protocol,
+        methods::health(shared, live),
+        sv.to_json(),
+        shared.uptime_ms(),
+    ))
 }
