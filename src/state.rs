@@ -18,10 +18,11 @@
 //! 4. an outbox's queue (in practice never taken with `state` held: a
 //!    fan-out collects its targets under `state` and pushes after).
 //!
-//! `live` (the configuration snapshot) is taken alone, never while another
-//! lock is held. Durable stores (pairings, sessions) keep their own locks
+//! `live` (the configuration snapshot) and the large-frame budget are each
+//! taken alone, never while another lock is held. Durable stores (pairings, sessions) keep their own locks
 //! and are never touched with `state` held.
 
+mod budget;
 mod clients;
 mod outbox;
 mod presence;
@@ -39,6 +40,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::{Limiter, LimiterConfig, Secret};
 use crate::config::{Limits, Settings};
 use crate::protocol::StateVersion;
+pub use budget::Budget;
 use clients::Clients;
 pub use clients::ConnId;
 pub use outbox::{Delivery, Next, Outbox, QueuedEvent};
@@ -95,6 +97,8 @@ pub struct Shared {
     ticker: OnceLock<Thread>,
     /// Accepted sockets still open, checked before a thread is spawned.
     open_sockets: AtomicUsize,
+    /// What large frames being read may hold at once, all sockets together.
+    frame_budget: Arc<Budget>,
     next_conn: AtomicUsize,
 }
 
@@ -122,6 +126,7 @@ impl Shared {
         log_file: Option<PathBuf>,
     ) -> Shared {
         let limiter = Limiter::new(limiter_config(&settings.limits));
+        let frame_budget = Arc::new(Budget::new(settings.limits.large_frame_budget()));
         let sessions_path = settings
             .state_dir
             .join("agents")
@@ -152,6 +157,7 @@ impl Shared {
             ordered: Mutex::new(()),
             ticker: OnceLock::new(),
             open_sockets: AtomicUsize::new(0),
+            frame_budget,
             next_conn: AtomicUsize::new(1),
             live: Mutex::new(Arc::new(Live { settings, secret })),
         }
@@ -174,6 +180,8 @@ impl Shared {
     pub fn set_live(&self, live: Live) {
         let cfg = limiter_config(&live.settings.limits);
         self.state().limiter.reconfigure(cfg);
+        self.frame_budget
+            .set_capacity(live.settings.limits.large_frame_budget());
         *lock(&self.live) = Arc::new(live);
         if let Some(t) = self.ticker.get() {
             t.unpark();
@@ -238,6 +246,11 @@ impl Shared {
 
     pub fn open_sockets(&self) -> usize {
         self.open_sockets.load(Ordering::Relaxed)
+    }
+
+    /// The large-frame budget every connection reads against.
+    pub fn frame_budget(&self) -> Arc<Budget> {
+        self.frame_budget.clone()
     }
 
     pub fn next_conn_id(&self) -> ConnId {

@@ -8,6 +8,7 @@
 
 mod connection;
 mod handshake;
+mod tap;
 mod transport;
 
 use std::net::TcpStream;
@@ -21,6 +22,7 @@ use crate::auth::Peer;
 use crate::protocol;
 use crate::state::{now_ms, Shared, UnauthSlot};
 use crate::sys;
+use tap::Tap;
 use transport::{finish, Conn};
 
 /// How long a client may leave our writes blocked (not reading at all)
@@ -60,13 +62,17 @@ pub fn serve(
     // A peer that vanished without a FIN (unplugged, out of range) is found
     // by the kernel instead of holding its thread until the next write.
     let _ = sys::set_tcp_keepalive(&stream, 60);
+    // tungstenite's write buffer holds at most one reply (never larger than
+    // `maxPayload`) plus what the socket did not take: the connection
+    // stops reading while a write would block.
     let cfg = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(limits.max_payload * 2 + 256 * 1024)
+        .max_write_buffer_size(limits.max_payload + 64 * 1024)
         .max_message_size(Some(limits.max_pre_hello_frame_bytes))
         .max_frame_size(Some(limits.max_pre_hello_frame_bytes));
-    let mut ws = WebSocket::from_partially_read(stream, leftover, Role::Server, Some(cfg));
+    let tap = Tap::new(stream, leftover, shared.frame_budget());
+    let mut ws = WebSocket::from_raw_socket(tap, Role::Server, Some(cfg));
     let nonce = sys::uuid_v4();
     let mut conn = Conn {
         ws: &mut ws,

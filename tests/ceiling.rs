@@ -86,3 +86,123 @@ fn a_flood_of_maximal_presence_entries_stays_small_and_locks_nobody_out() {
     let size = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     assert!(size < 1024 * 1024, "log file grew to {size} bytes");
 }
+
+/// A masked client frame.
+fn raw_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+    match payload.len() {
+        n @ 0..=125 => f.push(0x80 | n as u8),
+        n @ 126..=65535 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+#[test]
+fn a_message_sent_in_fragments_must_be_completed_in_time() {
+    let gw = Gateway::with_config(r#"{"gateway":{"mode":"local","limits":{"bodyTimeoutMs":300}}}"#);
+    let (mut ws, _) = gw.client();
+    let started = std::time::Instant::now();
+    let first = raw_frame(false, 1, br#"{"type":"req","id":"f","method":"#);
+    std::io::Write::write_all(ws.ws.get_mut(), &first).unwrap();
+    match ws.expect_close() {
+        crate::util::Closed::Frame(code, reason) => {
+            assert_eq!(code, 1008, "{reason}");
+            assert!(reason.contains("not completed in time"), "{reason}");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+}
+
+#[test]
+fn a_ping_flood_from_a_client_that_never_reads_costs_no_memory() {
+    let gw = Gateway::start();
+    let (mut ws, _) = gw.client();
+    let before = rss_kib(gw.pid()).1;
+    let sock = ws.ws.get_mut();
+    sock.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let ping = raw_frame(true, 9, &[7u8; 125]);
+    let burst: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 1000)
+        .collect();
+    // Up to 40 MB of pings, or until the gateway stops reading them.
+    for _ in 0..300 {
+        if std::io::Write::write_all(sock, &burst).is_err() {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let after = rss_kib(gw.pid()).1;
+    assert!(
+        after < before + 2 * 1024,
+        "RSS went from {before} KiB to {after} KiB"
+    );
+    // The gateway is fine for everyone else.
+    let (mut other, _) = gw.client();
+    assert_eq!(other.call("health", None)["ok"], true);
+}
+
+#[test]
+fn large_frames_wait_for_the_shared_budget_and_all_are_answered() {
+    // maxPayload 1 MiB: the large-frame budget is 4 MiB, so of 16 clients
+    // each holding a 1 MiB frame half-sent, only about four are read into
+    // memory; the others wait in the kernel's socket buffers.
+    let gw = Gateway::with_config(
+        r#"{"gateway":{"mode":"local","limits":{"maxPayload":1048576,"maxBufferedBytes":2097152}}}"#,
+    );
+    let clients: Vec<_> = (0..16).map(|_| gw.client().0).collect();
+    let before = rss_kib(gw.pid()).1;
+    let pad = "x".repeat(1024 * 1024 - 200);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let threads: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ws)| {
+            let text = format!(r#"{{"type":"req","id":"big{i}","method":"health","pad":"{pad}"}}"#);
+            let frame = raw_frame(true, 1, text.as_bytes());
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let sock = ws.ws.get_mut();
+                sock.set_write_timeout(Some(std::time::Duration::from_secs(20)))
+                    .unwrap();
+                let (most, last) = frame.split_at(frame.len() - 1);
+                std::io::Write::write_all(sock, most).unwrap();
+                tx.send(()).unwrap();
+                // Held here until the main thread has measured.
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                std::io::Write::write_all(sock, last).unwrap();
+                ws.recv_res(&format!("big{i}"))["ok"] == true
+            })
+        })
+        .collect();
+    // Every thread has written all but the last byte (or is blocked on it).
+    for _ in 0..16 {
+        let _ = rx.recv_timeout(std::time::Duration::from_millis(700));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let held = rss_kib(gw.pid()).1;
+    for t in threads {
+        assert!(
+            t.join().unwrap(),
+            "every large frame is answered in the end"
+        );
+    }
+    assert!(
+        held < before + 8 * 1024,
+        "{held} KiB held against {before} KiB before 16 half-sent 1 MiB frames"
+    );
+}

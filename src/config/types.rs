@@ -66,6 +66,16 @@ pub struct Limits {
     pub max_unauthorized_calls: u32,
 }
 
+impl Limits {
+    /// What the large WebSocket frames being read at one moment may hold
+    /// altogether (frames over 64 KiB reserve their length first): four
+    /// `maxPayload`s, so four clients can send their largest frame at
+    /// once and a hundred cannot make the gateway hold a hundred.
+    pub fn large_frame_budget(&self) -> usize {
+        self.max_payload.saturating_mul(4)
+    }
+}
+
 impl Default for Limits {
     /// The defaults of LIMITS.md, sized for a 64 MB router.
     fn default() -> Limits {

@@ -3,15 +3,39 @@
 //! connection's own `seq`, until either side closes.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 
 use super::transport::Conn;
 use super::{close, End, WRITE_STALL};
+use crate::config::Limits;
 use crate::methods::{self, Caller, Ctx, Refusal};
 use crate::protocol::{self, ErrorShape, Inbound};
 use crate::state::{ConnId, Next, Outbox, PresenceKey, Shared};
+
+/// What this connection was promised at `connect`, from that moment's
+/// configuration.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bounds {
+    /// Consecutive denied requests allowed before the socket is closed.
+    max_denials: u32,
+    /// The largest reply sent; a larger one becomes an error reply.
+    max_payload: usize,
+    /// How long a large or fragmented message may take to arrive whole
+    /// (`bodyTimeoutMs`): its bytes hold part of the large-frame budget.
+    message_timeout: Duration,
+}
+
+impl Bounds {
+    pub(super) fn new(l: &Limits) -> Bounds {
+        Bounds {
+            max_denials: l.max_unauthorized_calls,
+            max_payload: l.max_payload,
+            message_timeout: Duration::from_millis(l.body_timeout_ms),
+        }
+    }
+}
 
 /// An authenticated connection after `hello-ok`.
 pub(super) struct Connection {
@@ -20,10 +44,7 @@ pub(super) struct Connection {
     /// Its presence entry, when it is listed (clients in mode `cli` are not).
     listed: Option<PresenceKey>,
     outbox: Arc<Outbox>,
-    /// Consecutive denied requests allowed before the socket is closed.
-    max_denials: u32,
-    /// The largest reply sent; a larger one becomes an error reply.
-    max_payload: usize,
+    bounds: Bounds,
 }
 
 impl Connection {
@@ -32,15 +53,14 @@ impl Connection {
         caller: Caller,
         listed: Option<PresenceKey>,
         outbox: Arc<Outbox>,
-        (max_denials, max_payload): (u32, usize),
+        bounds: Bounds,
     ) -> Connection {
         Connection {
             id,
             caller,
             listed,
             outbox,
-            max_denials,
-            max_payload,
+            bounds,
         }
     }
 
@@ -81,7 +101,7 @@ impl Connection {
                         }
                         _ => {}
                     }
-                    if denials > self.max_denials {
+                    if denials > self.bounds.max_denials {
                         return Err(close(1008, "too many unauthorized requests"));
                     }
                 }
@@ -96,7 +116,7 @@ impl Connection {
                     self.write_events(conn, &mut seq)?;
                 }
                 conn.flush()?;
-                let timeout = if conn.want_write {
+                let mut timeout = if conn.want_write {
                     let since = *stalled.get_or_insert_with(Instant::now);
                     let left = WRITE_STALL.saturating_sub(since.elapsed());
                     if left.is_zero() {
@@ -108,6 +128,13 @@ impl Connection {
                     stalled = None;
                     None
                 };
+                if let Some(since) = conn.message_since() {
+                    let left = self.bounds.message_timeout.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        return Err(close(1008, "message not completed in time"));
+                    }
+                    timeout = Some(timeout.map_or(left, |t| t.min(left)));
+                }
                 conn.wait(Some(self.outbox.wake_fd()), timeout)
             })();
             if let Err(end) = step {
@@ -193,13 +220,13 @@ impl Connection {
     /// `maxPayload` this connection was promised: a client would drop the
     /// connection over a frame larger than that.
     fn bounded(&self, id: &str, reply: String) -> String {
-        if reply.len() <= self.max_payload {
+        if reply.len() <= self.bounds.max_payload {
             return reply;
         }
         let e = ErrorShape::unavailable(format!(
             "reply too large: {} bytes, over maxPayload ({} bytes)",
             reply.len(),
-            self.max_payload
+            self.bounds.max_payload
         ));
         protocol::res_err(id, &e)
     }

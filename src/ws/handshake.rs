@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use tungstenite::Message;
 
-use super::connection::Connection;
+use super::connection::{Bounds, Connection};
 use super::transport::Conn;
 use super::{close, End};
 use crate::auth::{self, Admission, Grant, Peer};
@@ -134,10 +134,7 @@ fn connect(
         // CLI calls come and go in milliseconds: they are not listed.
         (p.client.mode != "cli").then_some(presence_key),
         outbox.clone(),
-        (
-            live.settings.limits.max_unauthorized_calls,
-            live.settings.limits.max_payload,
-        ),
+        Bounds::new(&live.settings.limits),
     );
     shared.register(connection.id(), peer.ip, outbox);
     if let Some(key) = connection.listed() {

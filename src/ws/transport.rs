@@ -3,7 +3,6 @@
 //! the closing handshake. It moves bytes and decides nothing.
 
 use std::io;
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -11,10 +10,14 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+use super::tap::Tap;
 use super::{close, End};
 use crate::sys::{self, PollFd, POLLIN, POLLOUT};
 
-pub(super) type Ws = WebSocket<TcpStream>;
+pub(super) type Ws = WebSocket<Tap>;
+
+/// How often a frame that waits for the large-frame budget tries again.
+const BUDGET_RETRY: Duration = Duration::from_millis(20);
 
 pub(super) struct Conn<'a> {
     pub(super) ws: &'a mut Ws,
@@ -60,10 +63,22 @@ impl Conn<'_> {
         }
     }
 
-    /// One message, `None` when the socket has nothing more for now.
+    /// One message, `None` when the socket has nothing more for now (or
+    /// a large frame waits for the budget).
     pub(super) fn read(&mut self) -> Result<Option<Message>, End> {
-        match self.ws.read() {
-            Ok(m) => Ok(Some(m)),
+        let read = self.ws.read();
+        // tungstenite answers pings while it reads: if that write blocked,
+        // reading stops until the peer reads, so pongs cannot pile up.
+        if self.ws.get_ref().write_blocked() {
+            self.want_write = true;
+        }
+        match read {
+            Ok(m) => {
+                if matches!(m, Message::Text(_) | Message::Binary(_)) {
+                    self.ws.get_mut().message_done();
+                }
+                Ok(Some(m))
+            }
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(tungstenite::Error::Capacity(_)) => Err(close(1009, "frame too large")),
             Err(tungstenite::Error::Utf8(_)) => Err(close(1007, "invalid utf-8")),
@@ -72,16 +87,27 @@ impl Conn<'_> {
         }
     }
 
+    /// When the message being read began, if it is large or fragmented.
+    pub(super) fn message_since(&self) -> Option<Instant> {
+        self.ws.get_ref().message_since()
+    }
+
     /// Sleeps until the socket or `wake` is ready, or `timeout` passes.
+    /// While a large frame waits for the budget the socket's input is not
+    /// watched (it may be ready and still not be read); the budget is
+    /// tried again every few milliseconds instead.
     pub(super) fn wait(
         &self,
         wake: Option<&sys::EventFd>,
         timeout: Option<Duration>,
     ) -> Result<(), End> {
-        let sock = PollFd::new(
-            self.fd(),
-            POLLIN | if self.want_write { POLLOUT } else { 0 },
-        );
+        let budget_wait = self.ws.get_ref().waiting_for_budget();
+        let input = if budget_wait { 0 } else { POLLIN };
+        let sock = PollFd::new(self.fd(), input | if self.want_write { POLLOUT } else { 0 });
+        let timeout = match (budget_wait, timeout) {
+            (true, t) => Some(t.map_or(BUDGET_RETRY, |t| t.min(BUDGET_RETRY))),
+            (false, t) => t,
+        };
         let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
         let polled = match wake {
             Some(w) => sys::poll(&mut [sock, PollFd::new(w.as_raw_fd(), POLLIN)], ms),
@@ -126,5 +152,5 @@ pub(super) fn finish(ws: &mut Ws, code: u16, reason: &str) {
             break;
         }
     }
-    let _ = ws.get_ref().shutdown(std::net::Shutdown::Both);
+    let _ = ws.get_ref().socket().shutdown(std::net::Shutdown::Both);
 }
