@@ -5,6 +5,7 @@ mod util;
 mod client;
 mod contrib;
 mod http;
+mod hygiene;
 mod limits;
 mod man;
 mod notify;

@@ -1,0 +1,80 @@
+//! Input hygiene at the edges: a weak stored token.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::util::{clawgate, connect_params, free_port, run_with_timeout, text, Gateway, TempDir};
+
+const LOCAL: &str = r#"{"gateway":{"mode":"local"}}"#;
+
+/// What the gateway says of a weak token file, after `clawgate: `.
+fn weak_token_message(path: &Path, problem: &str) -> String {
+    format!(
+        "'{}': the stored token {problem}; delete the file to have a new one generated, or set gateway.auth.token",
+        path.display()
+    )
+}
+
+#[test]
+fn a_weak_stored_token_is_refused_by_run_and_by_the_client() {
+    let home = TempDir::new();
+    let cfg = home.write("clawgate.json", LOCAL);
+    let state = home.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let path = state.join("gateway.token");
+    for (stored, problem) in [
+        ("x\n", "is too short (1 character)"),
+        ("0123456789abcde", "is too short (15 characters)"),
+        ("changeme\n", "is a placeholder ('changeme'), not a secret"),
+    ] {
+        std::fs::write(&path, stored).unwrap();
+        let want = format!("clawgate: {}", weak_token_message(&path, problem));
+        let mut run = clawgate(home.path());
+        run.args(["run", "--port", "0", "--config"])
+            .arg(&cfg)
+            .arg("--state-dir")
+            .arg(&state);
+        let out = run_with_timeout(run, Duration::from_secs(5));
+        assert_eq!(out.status.code(), Some(78), "{stored:?}");
+        assert!(text(&out.stderr).contains(&want), "{}", text(&out.stderr));
+        assert!(!text(&out.stdout).contains("listening on"));
+        // The client commands read the file by the same rule.
+        let mut call = clawgate(home.path());
+        call.args(["call", "health", "--port", &free_port().to_string()])
+            .args(["--config"])
+            .arg(&cfg)
+            .arg("--state-dir")
+            .arg(&state);
+        let out = run_with_timeout(call, Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(78), "{stored:?}");
+        assert!(text(&out.stderr).contains(&want), "{}", text(&out.stderr));
+        // The file is the operator's: it is reported, never replaced.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), stored);
+    }
+}
+
+#[test]
+fn sighup_with_a_weak_stored_token_keeps_the_running_token() {
+    let gw = Gateway::start();
+    let token = gw.token();
+    let path = gw.state.join("gateway.token");
+    std::fs::write(&path, "changeme\n").unwrap();
+    gw.signal("HUP");
+    let want = weak_token_message(&path, "is a placeholder ('changeme'), not a secret");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| {
+        l.contains("config reload (SIGHUP) failed, keeping the running configuration")
+            && l.contains(&want)
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "no reload failure logged: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        seen.extend(gw.stderr_lines());
+    }
+    let mut ws = gw.ws();
+    ws.handshake(connect_params(&token, 4, 4, "cli", &["operator.admin"]));
+    assert_eq!(ws.call("health", None)["ok"], true);
+}
