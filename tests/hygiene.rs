@@ -1,9 +1,12 @@
-//! Input hygiene at the edges: a weak stored token.
+//! Input hygiene at the edges: a weak stored token and credentials hidden
+//! in URL spellings.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{clawgate, connect_params, free_port, run_with_timeout, text, Gateway, TempDir};
+use crate::util::{
+    clawgate, connect_params, free_port, http, run_with_timeout, text, Gateway, TempDir,
+};
 
 const LOCAL: &str = r#"{"gateway":{"mode":"local"}}"#;
 
@@ -77,4 +80,36 @@ fn sighup_with_a_weak_stored_token_keeps_the_running_token() {
     let mut ws = gw.ws();
     ws.handshake(connect_params(&token, 4, 4, "cli", &["operator.admin"]));
     assert_eq!(ws.call("health", None)["ok"], true);
+}
+
+#[test]
+fn encoded_and_disguised_token_keys_in_urls_are_refused() {
+    let gw = Gateway::start();
+    for query in [
+        "%74oken=x",
+        "TOKEN=x",
+        "to%6ben=x",
+        "to%6Ben=x",
+        "a=1;token=x",
+        "token+=x",
+        "%2Btoken=x",
+        "%50ASSWORD=x",
+    ] {
+        let req =
+            format!("GET /health?{query} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let (status, _, body) = http(gw.port, &req);
+        assert_eq!(status, 400, "?{query}: {body}");
+        assert!(
+            body.contains("credentials in the URL are refused"),
+            "{body}"
+        );
+    }
+    let upgrade = "GET /?%74oken=x HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+                   Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Version: 13\r\n\r\n";
+    assert_eq!(http(gw.port, upgrade).0, 400);
+    // Keys that only contain the word are not credentials.
+    let req =
+        "GET /health?tokens=1&x=token HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert_eq!(http(gw.port, req).0, 200);
 }
