@@ -1,6 +1,8 @@
-//! Input hygiene at the edges: a weak stored token and credentials hidden
-//! in URL spellings.
+//! Input hygiene at the edges: a weak stored token, credentials hidden in
+//! URL spellings, and request-smuggling shapes.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -112,4 +114,61 @@ fn encoded_and_disguised_token_keys_in_urls_are_refused() {
     let req =
         "GET /health?tokens=1&x=token HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     assert_eq!(http(gw.port, req).0, 200);
+}
+
+/// Sends `raw` on one connection and reads until the server closes:
+/// every status line it answered with, and the text of it all.
+fn statuses(port: u16, raw: &str) -> (Vec<u16>, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let all = text(&buf);
+    let codes = all
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(i, _)| all[i + 9..].get(..3)?.parse().ok())
+        .collect();
+    (codes, all)
+}
+
+#[test]
+fn content_lengths_that_could_smuggle_a_request_are_refused_and_closed() {
+    let gw = Gateway::start();
+    // What follows the refused request is never served as a second one.
+    let next = "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    for (headers, why) in [
+        (
+            "Content-Length: 0\r\nContent-Length: 5",
+            "conflicting content-length headers",
+        ),
+        (
+            "Content-Length: 5\r\nTransfer-Encoding: chunked",
+            "content-length and transfer-encoding together are refused",
+        ),
+        ("Content-Length: +5", "content-length must be plain digits"),
+        ("Content-Length: 5 5", "content-length must be plain digits"),
+        (
+            "Content-Length: 0x10",
+            "content-length must be plain digits",
+        ),
+    ] {
+        let req =
+            format!("POST /health HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n\r\nhello{next}");
+        let (codes, all) = statuses(gw.port, &req);
+        assert_eq!(codes, [400], "{headers:?}: {all}");
+        assert!(all.contains(why), "{headers:?}: {all}");
+        assert!(all.contains("Connection: close"), "{all}");
+    }
+    // Repeats of one length are one length.
+    let req = format!(
+        "POST /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
+         Content-Length: 5\r\n\r\nhello{next}"
+    );
+    assert_eq!(statuses(gw.port, &req).0, [405, 200]);
+    // Too large is still refused from the head, before any body is sent.
+    let started = Instant::now();
+    let req = "POST /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 999999999\r\n\r\n";
+    assert_eq!(statuses(gw.port, req).0, [413]);
+    assert!(started.elapsed() < Duration::from_secs(1));
 }
