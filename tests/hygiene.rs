@@ -1,5 +1,5 @@
 //! Input hygiene at the edges: a weak stored token, credentials hidden in
-//! URL spellings, and request-smuggling shapes.
+//! URL spellings, request-smuggling shapes, and bare-LF heads.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -171,4 +171,27 @@ fn content_lengths_that_could_smuggle_a_request_are_refused_and_closed() {
     let req = "POST /health HTTP/1.1\r\nHost: localhost\r\nContent-Length: 999999999\r\n\r\n";
     assert_eq!(statuses(gw.port, req).0, [413]);
     assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn heads_with_bare_lf_line_ends_are_answered_at_once() {
+    let gw = Gateway::start();
+    let started = Instant::now();
+    let (codes, all) = statuses(
+        gw.port,
+        "GET /health HTTP/1.1\nHost: localhost\nConnection: close\n\n",
+    );
+    assert_eq!(codes, [200], "{all}");
+    assert!(all.contains(r#""status":"live""#), "{all}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Kept alive, the next bare-LF request is answered too.
+    let (codes, _) = statuses(
+        gw.port,
+        "GET /health HTTP/1.1\nHost: localhost\n\nGET /ready HTTP/1.1\nHost: localhost\nConnection: close\n\n",
+    );
+    assert_eq!(codes, [200, 200]);
 }

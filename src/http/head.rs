@@ -131,8 +131,16 @@ pub(super) fn read_head(
     }
 }
 
+/// Where the head ends: after its first empty line. A line may end in a
+/// bare LF as well as in CRLF, as nginx and Node accept and httparse
+/// parses; looking for CRLFCRLF alone would leave such a client waiting
+/// for the head deadline instead of answering it.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    (0..buf.len()).find_map(|i| match &buf[i..] {
+        [b'\n', b'\n', ..] => Some(i + 2),
+        [b'\n', b'\r', b'\n', ..] => Some(i + 3),
+        _ => None,
+    })
 }
 
 fn parse_head(bytes: &[u8], len: usize, max_headers: usize) -> ReadHead {
@@ -230,5 +238,21 @@ mod tests {
             cl("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"),
             Err("content-length and transfer-encoding together are refused")
         );
+    }
+
+    #[test]
+    fn heads_may_end_lines_in_bare_lf() {
+        for raw in [
+            "GET / HTTP/1.1\nHost: x\n\nrest",
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\nrest",
+            "GET / HTTP/1.1\r\nHost: x\n\r\nrest",
+            "GET / HTTP/1.1\nHost: x\r\n\nrest",
+        ] {
+            assert_eq!(find_head_end(raw.as_bytes()), raw.find("rest"), "{raw:?}");
+            let h = head(raw);
+            assert_eq!((h.path(), h.header("host")), ("/", Some("x")), "{raw:?}");
+        }
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), None);
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: x\n"), None);
     }
 }
