@@ -1,5 +1,6 @@
 //! Input hygiene at the edges: a weak stored token, credentials hidden in
-//! URL spellings, request-smuggling shapes, and bare-LF heads.
+//! URL spellings, request-smuggling shapes, bare-LF heads, and repeated
+//! Host and Origin headers.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -7,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    clawgate, connect_params, free_port, http, run_with_timeout, text, Gateway, TempDir,
+    clawgate, connect_params, free_port, http, parse_response, run_with_timeout, text, Gateway,
+    TempDir,
 };
 
 const LOCAL: &str = r#"{"gateway":{"mode":"local"}}"#;
@@ -194,4 +196,38 @@ fn heads_with_bare_lf_line_ends_are_answered_at_once() {
         "GET /health HTTP/1.1\nHost: localhost\n\nGET /ready HTTP/1.1\nHost: localhost\nConnection: close\n\n",
     );
     assert_eq!(codes, [200, 200]);
+}
+
+#[test]
+fn repeated_host_or_origin_headers_are_refused() {
+    let gw = Gateway::with_config(
+        r#"{"gateway":{"mode":"local","controlUi":{"allowedOrigins":["http://app.example"]}}}"#,
+    );
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let hosts = "Host: localhost\r\nHost: evil.example\r\n";
+    let origins =
+        "Host: localhost\r\nOrigin: http://app.example\r\nOrigin: http://evil.example\r\n";
+    for (headers, why) in [
+        (hosts.to_string(), "more than one host header"),
+        (format!("{hosts}{upgrade}"), "more than one host header"),
+        (origins.to_string(), "more than one origin header"),
+        (format!("{origins}{upgrade}"), "more than one origin header"),
+    ] {
+        let req = format!("GET /health HTTP/1.1\r\n{headers}Connection: close\r\n\r\n");
+        let (status, _, body) = http(gw.port, &req);
+        assert_eq!(status, 400, "{headers:?}: {body}");
+        assert!(body.contains(why), "{body}");
+    }
+    // One of each is fine, for a request and for an upgrade.
+    let one = "GET /health HTTP/1.1\r\nHost: localhost\r\nOrigin: http://app.example\r\nConnection: close\r\n\r\n";
+    assert_eq!(http(gw.port, one).0, 200);
+    let one =
+        format!("GET / HTTP/1.1\r\nHost: localhost\r\nOrigin: http://app.example\r\n{upgrade}\r\n");
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    s.write_all(one.as_bytes()).unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(parse_response(&text(&buf[..n])).0, 101);
 }

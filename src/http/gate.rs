@@ -14,9 +14,21 @@ use super::response::{send, Reply};
 use crate::auth::Peer;
 use crate::state::{Live, Shared};
 
-/// Checks shared by plain requests and upgrades: tokens in URLs and the
-/// Host header on loopback binds (DNS rebinding).
+/// Checks shared by plain requests and upgrades: repeated Host or Origin
+/// headers, tokens in URLs and the Host header on loopback binds (DNS
+/// rebinding).
 pub(super) fn common_checks(shared: &Shared, live: &Live, h: &Head) -> Option<Reply> {
+    // The gates below read the first of each; a proxy in front may read
+    // the last. Two of either has no meaning, so it is refused rather than
+    // guessed at.
+    for (name, why) in [
+        ("host", "more than one host header"),
+        ("origin", "more than one origin header"),
+    ] {
+        if h.repeated(name) {
+            return Some(Reply::refusal(400, why));
+        }
+    }
     if url_has_token(&h.target) {
         return Some(Reply::refusal(
             400,

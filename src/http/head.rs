@@ -55,6 +55,15 @@ impl Head {
         Ok(declared)
     }
 
+    /// Whether `name` appears more than once.
+    pub(super) fn repeated(&self, name: &str) -> bool {
+        let mut all = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        all.next().is_some() && all.next().is_some()
+    }
+
     pub(super) fn has_token(&self, name: &str, token: &str) -> bool {
         self.header(name)
             .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
@@ -254,5 +263,13 @@ mod tests {
         }
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), None);
         assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: x\n"), None);
+    }
+
+    #[test]
+    fn repeated_headers_are_seen_in_any_case() {
+        let h = head("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nhost: b\r\n\r\n");
+        assert!(h.repeated("HOST"));
+        assert!(!h.repeated("x"));
+        assert!(!h.repeated("origin"));
     }
 }
