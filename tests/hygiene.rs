@@ -1,6 +1,6 @@
 //! Input hygiene at the edges: a weak stored token, credentials hidden in
-//! URL spellings, request-smuggling shapes, bare-LF heads, and repeated
-//! Host and Origin headers.
+//! URL spellings, request-smuggling shapes, bare-LF heads, repeated Host
+//! and Origin headers, and close frames with codes the wire does not allow.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    clawgate, connect_params, free_port, http, parse_response, run_with_timeout, text, Gateway,
-    TempDir,
+    clawgate, connect_params, free_port, http, parse_response, run_with_timeout, text, Closed,
+    Gateway, TempDir, Ws,
 };
 
 const LOCAL: &str = r#"{"gateway":{"mode":"local"}}"#;
@@ -230,4 +230,52 @@ fn repeated_host_or_origin_headers_are_refused() {
     let mut buf = [0u8; 256];
     let n = s.read(&mut buf).unwrap_or(0);
     assert_eq!(parse_response(&text(&buf[..n])).0, 101);
+}
+
+/// A client close frame (masked, as clients must send it) with `code`.
+fn close_frame(code: u16) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let payload = code.to_be_bytes();
+    let mut f = vec![0x88, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Sends a raw close frame with `code` and returns how the server closed.
+fn close_with(mut ws: Ws, code: u16) -> Closed {
+    ws.ws.get_mut().write_all(&close_frame(code)).unwrap();
+    ws.expect_close()
+}
+
+#[test]
+fn close_frames_with_codes_the_wire_forbids_are_answered_1002() {
+    let gw = Gateway::start();
+    for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+        let mut ws = gw.ws();
+        assert_eq!(ws.recv()["event"], "connect.challenge");
+        match close_with(ws, code) {
+            Closed::Frame(1002, _) => {}
+            other => panic!("before connect, close code {code}: {other:?}"),
+        }
+    }
+    // Codes the wire allows are echoed, as the closing handshake asks.
+    for code in [1000, 1001, 3000, 4999] {
+        let mut ws = gw.ws();
+        assert_eq!(ws.recv()["event"], "connect.challenge");
+        assert_eq!(close_with(ws, code), Closed::Frame(code, String::new()));
+    }
+    // After hello-ok the same.
+    for code in [1005, 999, 5000] {
+        let (ws, _) = gw.client();
+        match close_with(ws, code) {
+            Closed::Frame(1002, _) => {}
+            other => panic!("after hello, close code {code}: {other:?}"),
+        }
+    }
+    let (ws, _) = gw.client();
+    assert_eq!(close_with(ws, 4000), Closed::Frame(4000, String::new()));
+    // The gateway is still fine.
+    let (mut ws, _) = gw.client();
+    assert_eq!(ws.call("health", None)["ok"], true);
 }
