@@ -25,6 +25,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use crate::error::Error;
+pub use auth::check_stored_token;
 use auth::resolve_auth;
 pub use changes::{classify, Changes};
 pub use file::redact;

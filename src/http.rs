@@ -68,20 +68,16 @@ fn serve_http(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> 
         buf.drain(..head.len);
         // Refuse an oversized body from its declared length, before
         // reading a byte of it.
-        let declared = match head
-            .header("content-length")
-            .map(|v| v.trim().parse::<usize>())
-        {
-            Some(Ok(n)) if n > limits.max_body_bytes => {
+        let declared = match head.content_length() {
+            Err(why) => return refuse(&mut stream, 400, why),
+            Ok(Some(n)) if n > limits.max_body_bytes => {
                 let why = format!(
                     "request body too large (limit {} bytes)",
                     limits.max_body_bytes
                 );
                 return refuse(&mut stream, 413, why);
             }
-            Some(Ok(n)) => n,
-            Some(Err(_)) => return refuse(&mut stream, 400, "bad content-length"),
-            None => 0,
+            Ok(n) => n.unwrap_or(0),
         };
         if head.header("upgrade").is_some() {
             // Keep nothing of the head for the connection's lifetime: only

@@ -6,6 +6,7 @@ mod ceiling;
 mod client;
 mod contrib;
 mod http;
+mod hygiene;
 mod limits;
 mod man;
 mod notify;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::config::{AuthMode, Settings, TOKEN_FILE};
+use crate::config::{check_stored_token, AuthMode, Settings, TOKEN_FILE};
 use crate::error::Error;
 use crate::protocol::{ConnectAuth, ErrorShape};
 use crate::sys;
@@ -44,10 +44,16 @@ impl Secret {
 
 /// Reads the generated token, or creates one: 32 random bytes as hex,
 /// written to a temporary file (0600), synced, then renamed into place so a
-/// crash never leaves a half-written token.
+/// crash never leaves a half-written token. A blank file is replaced; a
+/// weak token (short, a placeholder) is refused rather than replaced, as
+/// someone wrote it there on purpose and clients may be using it.
 fn load_or_create_token(path: &Path) -> Result<(String, bool), Error> {
     match fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => return Ok((t.trim().to_string(), false)),
+        Ok(t) if !t.trim().is_empty() => {
+            let token = t.trim();
+            check_stored_token(path, token)?;
+            return Ok((token.to_string(), false));
+        }
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("reading '{}'", path.display()), e)),
@@ -260,6 +266,30 @@ mod tests {
         assert_eq!(r["retryable"], true);
         assert_eq!(r["retryAfterMs"], 1234);
         assert_eq!(r["details"]["code"], "AUTH_RATE_LIMITED");
+    }
+
+    #[test]
+    fn a_blank_token_file_is_replaced_and_a_weak_one_refused() {
+        let dir = std::env::temp_dir().join(format!("clawgate-secret-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join(TOKEN_FILE);
+        fs::write(&path, " \n").expect("write");
+        let (made, created) = load_or_create_token(&path).expect("blank is replaced");
+        assert!(created && made.len() == 64, "{made}");
+        assert_eq!(load_or_create_token(&path).expect("reread"), (made, false));
+        for weak in ["x\n", "ChangeMe", "0123456789abcde"] {
+            fs::write(&path, weak).expect("write");
+            let e = load_or_create_token(&path).expect_err(weak);
+            assert_eq!(e.exit_code(), 78, "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("'{}': the stored token is ", path.display())),
+                "{e}"
+            );
+            assert_eq!(fs::read_to_string(&path).expect("kept"), weak);
+        }
+        fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Which secret the gateway runs with, and where it came from: flag,
 //! `CLAWGATE_*`, `OPENCLAW_*` or the file. Blank and placeholder secrets
-//! are refused, and so is a non-loopback bind without one.
+//! are refused, and so is a non-loopback bind without one; the same rule,
+//! with a minimum length, refuses a weak generated-token file.
 
+use std::fmt;
 use std::path::Path;
 
 use super::file::{in_file, FileSettings};
@@ -53,18 +55,71 @@ fn secret(
 /// Refuses blank and placeholder secrets: a gateway "protected" by
 /// `changeme` is an open gateway with a false sense of safety.
 fn check_secret(s: &Secret, key: &str, path: &Path) -> Result<(), Error> {
-    let trimmed = s.value.trim();
-    let problem = if trimmed.is_empty() {
-        "is blank".to_string()
-    } else if PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(trimmed)) {
-        format!("is a placeholder ('{trimmed}'), not a secret: use a long random value such as the output of 'openssl rand -hex 32'")
-    } else {
+    // A configured secret is the operator's choice, so it has no minimum
+    // length here (the reference only warns); it must still be a secret.
+    let Some(weak) = weakness(&s.value, 0) else {
         return Ok(());
     };
+    let advice = match weak {
+        Weak::Blank => "",
+        _ => ": use a long random value such as the output of 'openssl rand -hex 32'",
+    };
     Err(match s.source {
-        "config" => in_file(path, format!("'gateway.auth.{key}' {problem}")),
-        source => Error::config(format!("{source}: the {key} {problem}")),
+        "config" => in_file(path, format!("'gateway.auth.{key}' {weak}{advice}")),
+        source => Error::config(format!("{source}: the {key} {weak}{advice}")),
     })
+}
+
+/// The shortest stored token accepted. The gateway writes 64 hex
+/// characters; a shorter file was written by hand, and a token that short
+/// falls to guessing.
+const MIN_STORED_TOKEN_CHARS: usize = 16;
+
+/// Refuses a weak token in the generated-token file (`token` is its
+/// trimmed text), for the gateway and for the client commands alike, so
+/// that neither runs with a token nobody generated.
+pub fn check_stored_token(path: &Path, token: &str) -> Result<(), Error> {
+    match weakness(token, MIN_STORED_TOKEN_CHARS) {
+        None => Ok(()),
+        Some(weak) => Err(Error::config(format!(
+            "'{}': the stored token {weak}; delete the file to have a new one generated, or set gateway.auth.token",
+            path.display()
+        ))),
+    }
+}
+
+/// What makes a secret unfit to protect a gateway.
+enum Weak {
+    Blank,
+    Placeholder(String),
+    Short(usize),
+}
+
+impl fmt::Display for Weak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Weak::Blank => f.write_str("is blank"),
+            Weak::Placeholder(p) => write!(f, "is a placeholder ('{p}'), not a secret"),
+            Weak::Short(1) => f.write_str("is too short (1 character)"),
+            Weak::Short(n) => write!(f, "is too short ({n} characters)"),
+        }
+    }
+}
+
+/// The one rule for every secret, configured or stored: not blank, not a
+/// placeholder, and at least `min_chars` characters long.
+fn weakness(value: &str, min_chars: usize) -> Option<Weak> {
+    let trimmed = value.trim();
+    let chars = trimmed.chars().count();
+    if trimmed.is_empty() {
+        Some(Weak::Blank)
+    } else if PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(trimmed)) {
+        Some(Weak::Placeholder(trimmed.to_string()))
+    } else if chars < min_chars {
+        Some(Weak::Short(chars))
+    } else {
+        None
+    }
 }
 
 pub(super) struct Auth {
@@ -143,4 +198,47 @@ pub(super) fn resolve_auth(
         password: password.map(|s| s.value),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_rule_finds_blank_placeholder_and_short_secrets() {
+        assert!(matches!(weakness("  ", 0), Some(Weak::Blank)));
+        assert!(matches!(weakness(" ChangeMe ", 0), Some(Weak::Placeholder(p)) if p == "ChangeMe"));
+        assert!(matches!(
+            weakness("changeme", 16),
+            Some(Weak::Placeholder(_))
+        ));
+        assert!(matches!(weakness("x", 16), Some(Weak::Short(1))));
+        assert!(weakness("x", 0).is_none());
+        // Characters, not bytes: sixteen of them pass.
+        assert!(weakness(&"é".repeat(16), 16).is_none());
+        assert!(matches!(
+            weakness(&"é".repeat(15), 16),
+            Some(Weak::Short(15))
+        ));
+    }
+
+    #[test]
+    fn a_weak_stored_token_names_the_file_and_the_way_out() {
+        let path = Path::new("/s/gateway.token");
+        let e = check_stored_token(path, "x").expect_err("too short");
+        assert_eq!(e.exit_code(), 78);
+        assert_eq!(
+            e.to_string(),
+            "'/s/gateway.token': the stored token is too short (1 character); delete the file to have a new one generated, or set gateway.auth.token"
+        );
+        let e = check_stored_token(path, "abcdefghijklmno").expect_err("15");
+        assert!(e.to_string().contains("too short (15 characters)"), "{e}");
+        let e = check_stored_token(path, "changeme").expect_err("placeholder");
+        assert!(
+            e.to_string()
+                .starts_with("'/s/gateway.token': the stored token is a placeholder ('changeme'), not a secret; delete the file"),
+            "{e}"
+        );
+        assert!(check_stored_token(path, "abcdefghijklmnop").is_ok());
+    }
 }

@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::auth::check_stored_token;
 use super::Location;
 use super::{Env, CONFIG_FILE, TOKEN_FILE};
 use crate::error::{io_message, Error};
@@ -85,11 +86,16 @@ pub(super) fn config_path(
     Ok((state_dir.join(CONFIG_FILE), false))
 }
 
-/// The token the gateway generated on first start; missing means none yet.
+/// The token the gateway generated on first start; missing or blank means
+/// none yet (the gateway generates one), a weak one is refused as the
+/// gateway refuses it.
 pub(super) fn read_token_file(state_dir: &Path) -> Result<Option<String>, Error> {
     let path = state_dir.join(TOKEN_FILE);
     match fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty())),
+        Ok(text) => match text.trim() {
+            "" => Ok(None),
+            token => check_stored_token(&path, token).map(|()| Some(token.to_string())),
+        },
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::config(format!(
             "'{}': {}",
@@ -217,6 +223,27 @@ mod tests {
         );
         assert_eq!(token_in_env_file("CLAWGATE_GATEWAY_TOKEN=\n"), None);
         assert_eq!(token_in_env_file("OTHER=1\n"), None);
+    }
+
+    #[test]
+    fn the_client_reads_a_token_file_by_the_gateway_s_rule() {
+        let dir = std::env::temp_dir().join(format!("clawgate-token-file-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("mkdir");
+        assert_eq!(read_token_file(&dir).expect("missing"), None);
+        fs::write(dir.join(TOKEN_FILE), "\n").expect("write");
+        assert_eq!(read_token_file(&dir).expect("blank"), None);
+        let good = "0123456789abcdef0123";
+        fs::write(dir.join(TOKEN_FILE), format!(" {good}\n")).expect("write");
+        assert_eq!(read_token_file(&dir).expect("good"), Some(good.into()));
+        fs::write(dir.join(TOKEN_FILE), "changeme\n").expect("write");
+        let e = read_token_file(&dir).expect_err("placeholder");
+        assert_eq!(e.exit_code(), 78);
+        assert!(
+            e.to_string().contains("the stored token is a placeholder"),
+            "{e}"
+        );
+        fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

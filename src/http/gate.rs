@@ -14,9 +14,21 @@ use super::response::{send, Reply};
 use crate::auth::Peer;
 use crate::state::{Live, Shared};
 
-/// Checks shared by plain requests and upgrades: tokens in URLs and the
-/// Host header on loopback binds (DNS rebinding).
+/// Checks shared by plain requests and upgrades: repeated Host or Origin
+/// headers, tokens in URLs and the Host header on loopback binds (DNS
+/// rebinding).
 pub(super) fn common_checks(shared: &Shared, live: &Live, h: &Head) -> Option<Reply> {
+    // The gates below read the first of each; a proxy in front may read
+    // the last. Two of either has no meaning, so it is refused rather than
+    // guessed at.
+    for (name, why) in [
+        ("host", "more than one host header"),
+        ("origin", "more than one origin header"),
+    ] {
+        if h.repeated(name) {
+            return Some(Reply::refusal(400, why));
+        }
+    }
     if url_has_token(&h.target) {
         return Some(Reply::refusal(
             400,
@@ -31,14 +43,47 @@ pub(super) fn common_checks(shared: &Shared, live: &Live, h: &Head) -> Option<Re
     None
 }
 
+/// Whether the query names a credential. Keys are compared as a server
+/// framework would read them (percent-decoded, `+` as a space, `;` as a
+/// separator as well as `&`, any case), and more loosely still (spaces and
+/// `+` around the name ignored), so that no spelling of `?token=` slips a
+/// secret into URLs, where proxies and access logs keep it.
 fn url_has_token(target: &str) -> bool {
     let Some((_, query)) = target.split_once('?') else {
         return false;
     };
-    query.split('&').any(|kv| {
-        let key = kv.split('=').next().unwrap_or("");
+    query.split(['&', ';']).any(|kv| {
+        let key = decode_key(kv.split('=').next().unwrap_or(""));
+        let key = String::from_utf8_lossy(&key);
+        let key = key.trim_matches([' ', '+']);
         key.eq_ignore_ascii_case("token") || key.eq_ignore_ascii_case("password")
     })
+}
+
+/// A query key percent-decoded, with `+` read as a space. A `%` not
+/// followed by two hex digits stays as it is.
+fn decode_key(key: &str) -> Vec<u8> {
+    let b = key.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The host part of a Host header or an origin's authority, lowercased,
@@ -256,6 +301,39 @@ mod tests {
         assert!(url_has_token("/?password"));
         assert!(!url_has_token("/?tokens=1"));
         assert!(!url_has_token("/health"));
+    }
+
+    #[test]
+    fn encoded_and_disguised_token_keys_are_spotted() {
+        for t in [
+            "/?%74oken=x",
+            "/?TOKEN=x",
+            "/?to%6ben=x",
+            "/?to%6Ben=x",
+            "/?%54%4F%4B%45%4E=x",
+            "/?%70assword=x",
+            "/?a=1;token=x",
+            "/?a=1;%74oken",
+            "/?+token=x",
+            "/?token+=x",
+            "/?%2Btoken%2B=x",
+            "/?%20token=x",
+            "/ws?x=1&&PassWord=",
+        ] {
+            assert!(url_has_token(t), "{t}");
+        }
+        for t in [
+            "/?tok%65ns=x",
+            "/?x=token",
+            "/?x=%74oken",
+            "/?%zztoken=x",
+            "/?%7",
+            "/?%",
+            "/?to+ken=x",
+        ] {
+            assert!(!url_has_token(t), "{t}");
+        }
+        assert_eq!(decode_key("%41+%zz%4"), b"A %zz%4");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 
-use super::transport::Conn;
+use super::transport::{finish, Conn};
 use super::{close, End, WRITE_STALL};
 use crate::config::Limits;
 use crate::methods::{self, Caller, Ctx, Refusal};
@@ -35,6 +35,18 @@ impl Bounds {
             message_timeout: Duration::from_millis(l.body_timeout_ms),
         }
     }
+}
+
+/// The peer sent a close frame, before `connect` or after. tungstenite has
+/// queued the answer: the peer's own code, or 1002 "Protocol violation"
+/// when that code may not be sent on the wire (RFC 6455 §7.4: below 1000,
+/// 1004 to 1006, 1015, 1016 to 2999, 5000 and above). Dropping the socket
+/// now would lose it and leave the peer a bare EOF; `finish` writes it
+/// within its bounded linger (the code given to `finish` is not sent, as
+/// tungstenite sends no second close frame).
+pub(super) fn peer_closed(conn: &mut Conn) -> End {
+    finish(conn.ws, 1000, "");
+    End::Gone
 }
 
 /// An authenticated connection after `hello-ok`.
@@ -99,6 +111,7 @@ impl Connection {
                             );
                             conn.send(protocol::res_err("invalid", &e))?;
                         }
+                        Message::Close(_) => return Err(peer_closed(conn)),
                         _ => {}
                     }
                     if denials > self.bounds.max_denials {

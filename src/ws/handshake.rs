@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use tungstenite::Message;
 
-use super::connection::{Bounds, Connection};
+use super::connection::{peer_closed, Bounds, Connection};
 use super::transport::Conn;
 use super::{close, End};
 use crate::auth::{self, Admission, Grant, Peer};
@@ -39,7 +39,7 @@ pub(super) fn handshake(
             match msg {
                 Message::Text(t) => return connect(shared, conn, peer, slot, t.as_str()),
                 Message::Binary(_) => return Err(close(1008, "connect must be a text frame")),
-                Message::Close(_) => return Err(End::Gone),
+                Message::Close(_) => return Err(peer_closed(conn)),
                 _ => {}
             }
         }
