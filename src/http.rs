@@ -55,7 +55,9 @@ fn serve_http(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> 
         // One configuration snapshot per request.
         let live = shared.live();
         let limits = &live.settings.limits;
-        let wait = first_byte_wait.unwrap_or(Duration::from_millis(limits.head_timeout_ms));
+        // A new socket must speak soon; the whole head then has
+        // `headTimeoutMs` from its first byte.
+        let wait = first_byte_wait.unwrap_or(Duration::from_millis(limits.first_byte_timeout_ms));
         let head = match read_head(&mut stream, &mut buf, limits, wait) {
             ReadHead::Head(h) => h,
             ReadHead::Idle => return None,

@@ -28,7 +28,7 @@ mod outbox;
 mod presence;
 mod slots;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -46,7 +46,8 @@ pub use clients::ConnId;
 pub use outbox::{Delivery, Next, Outbox, QueuedEvent};
 use presence::Presence;
 pub use presence::{PresenceKey, FIELDS as PRESENCE_FIELDS};
-pub use slots::UnauthSlot;
+pub use slots::{addr_key, NoSlot, UnauthSlot};
+use slots::{Claim, Slots};
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -62,8 +63,8 @@ struct State {
     presence: Presence,
     versions: StateVersion,
     limiter: Limiter,
-    /// Sockets per peer IP that have not completed `connect` yet.
-    unauthenticated: std::collections::HashMap<IpAddr, usize>,
+    /// Sockets that have not completed `connect` yet.
+    slots: Slots,
 }
 
 /// What a configuration reload may change: swapped whole, so a connection
@@ -79,6 +80,8 @@ pub struct Live {
 pub struct Counts {
     pub clients: usize,
     pub presence: usize,
+    /// Sockets that have not authenticated (plain HTTP included).
+    pub unauthenticated: usize,
 }
 
 /// Everything connections share, created once by the gateway.
@@ -152,7 +155,7 @@ impl Shared {
                     health: 1,
                 },
                 limiter,
-                unauthenticated: Default::default(),
+                slots: Slots::default(),
             }),
             ordered: Mutex::new(()),
             ticker: OnceLock::new(),
@@ -259,15 +262,18 @@ impl Shared {
 
     // ---- the failed-auth limiter ------------------------------------------
 
-    /// `Err(retry_after_ms)` while `ip` is locked out.
+    /// `Err(retry_after_ms)` while `ip` (its address: an IPv6 /64 counts
+    /// as one) is locked out.
     pub fn auth_lockout(&self, ip: IpAddr, exempt: bool, now: Instant) -> Result<(), u64> {
-        self.state().limiter.check(ip, exempt, now)
+        self.state().limiter.check(addr_key(ip), exempt, now)
     }
 
     /// Counts a failed secret; returns how long to wait before answering
     /// (the caller sleeps, never with a lock held).
     pub fn auth_failure(&self, ip: IpAddr, exempt: bool, now: Instant) -> Duration {
-        self.state().limiter.record_failure(ip, exempt, now)
+        self.state()
+            .limiter
+            .record_failure(addr_key(ip), exempt, now)
     }
 
     // ---- clients -----------------------------------------------------------
@@ -276,7 +282,7 @@ impl Shared {
     /// its address's failed attempts are forgotten.
     pub fn register(&self, id: ConnId, ip: IpAddr, outbox: Arc<Outbox>) {
         let mut st = self.state();
-        st.limiter.record_success(ip);
+        st.limiter.record_success(addr_key(ip));
         st.clients.insert(id, outbox);
     }
 
@@ -289,6 +295,7 @@ impl Shared {
         Counts {
             clients: st.clients.len(),
             presence: st.presence.len(),
+            unauthenticated: st.slots.len(),
         }
     }
 
@@ -389,25 +396,17 @@ impl Shared {
 
     // ---- unauthenticated sockets --------------------------------------------
 
-    /// Takes one of `ip`'s `max` places for sockets that have not
-    /// authenticated; `false` when all are taken.
-    fn claim_unauth(&self, ip: IpAddr, max: usize) -> bool {
-        let mut st = self.state();
-        let n = st.unauthenticated.entry(ip).or_insert(0);
-        if *n >= max {
-            return false;
-        }
-        *n += 1;
-        true
+    /// Claims a slot for an unauthenticated socket from `addr`; see
+    /// `slots`. The caller shuts an evicted socket after this returns.
+    fn claim_unauth(&self, addr: IpAddr, handle: TcpStream, limits: (usize, usize)) -> Claim {
+        self.state()
+            .slots
+            .claim(addr, handle, limits, Instant::now())
     }
 
-    fn release_unauth(&self, ip: IpAddr) {
-        let mut st = self.state();
-        if let Some(n) = st.unauthenticated.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                st.unauthenticated.remove(&ip);
-            }
-        }
+    fn release_unauth(&self, id: u64) {
+        let handle = self.state().slots.release(id);
+        // Closing the duplicate descriptor is I/O: after unlocking.
+        drop(handle);
     }
 }

@@ -16,4 +16,5 @@ mod protocol;
 mod reload;
 mod service;
 mod service_status;
+mod slots;
 mod startup;

@@ -184,6 +184,8 @@ struct ControlUiFile {
 struct LimitsFile {
     max_connections: Option<u64>,
     max_unauth_per_ip: Option<u64>,
+    max_unauth_total: Option<u64>,
+    first_byte_timeout_ms: Option<u64>,
     max_head_bytes: Option<u64>,
     max_headers: Option<u64>,
     head_timeout_ms: Option<u64>,

@@ -48,6 +48,10 @@ words! {
 pub struct Limits {
     pub max_connections: usize,
     pub max_unauth_per_ip: usize,
+    /// Unauthenticated sockets in all; past it the oldest makes room.
+    pub max_unauth_total: usize,
+    /// How long a new socket may stay silent before its first byte.
+    pub first_byte_timeout_ms: u64,
     pub max_head_bytes: usize,
     pub max_headers: usize,
     pub head_timeout_ms: u64,
@@ -82,6 +86,8 @@ impl Default for Limits {
         Limits {
             max_connections: 256,
             max_unauth_per_ip: 32,
+            max_unauth_total: 64,
+            first_byte_timeout_ms: 2_000,
             max_head_bytes: 16 * 1024,
             max_headers: 100,
             head_timeout_ms: 10_000,

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::http;
-use crate::state::{Shared, UnauthSlot};
+use crate::state::{NoSlot, Shared, UnauthSlot};
 
 pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     loop {
@@ -33,17 +33,29 @@ pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
             http::busy(stream, "too many connections");
             continue;
         }
-        // One address may hold only so many sockets that have not
-        // authenticated, so idle or slow sockets from one peer cannot use
-        // up the threads everyone else needs.
+        // Sockets that have not authenticated are capped per address and
+        // in all, so idle or slow sockets cannot use up the threads
+        // everyone else needs.
         let ip = http::canonical_ip(peer.ip());
-        let Some(slot) = UnauthSlot::claim(shared, ip, limits.max_unauth_per_ip) else {
-            shared.close_socket();
-            http::busy(
-                stream,
-                "too many unauthenticated connections from this address",
-            );
-            continue;
+        let caps = (
+            limits.max_unauth_per_ip,
+            limits.max_unauth_total.min(limits.max_connections),
+        );
+        let slot = match UnauthSlot::claim(shared, ip, &stream, caps) {
+            Ok(slot) => slot,
+            Err(why) => {
+                shared.close_socket();
+                http::busy(
+                    stream,
+                    match why {
+                        NoSlot::PerAddress => {
+                            "too many unauthenticated connections from this address"
+                        }
+                        NoSlot::Total => "too many unauthenticated connections",
+                    },
+                );
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let conn_shared = shared.clone();

@@ -52,6 +52,8 @@ fn effective_config(live: &Live) -> Value {
             "limits": {
                 "maxConnections": l.max_connections,
                 "maxUnauthPerIp": l.max_unauth_per_ip,
+                "maxUnauthTotal": l.max_unauth_total,
+                "firstByteTimeoutMs": l.first_byte_timeout_ms,
                 "maxHeadBytes": l.max_head_bytes,
                 "maxHeaders": l.max_headers,
                 "headTimeoutMs": l.head_timeout_ms,

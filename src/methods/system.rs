@@ -76,6 +76,7 @@ pub(super) fn status(c: &Ctx) -> Result<Payload, ErrorShape> {
             "connections": {
                 "open": shared.open_sockets(),
                 "clients": counts.clients,
+                "unauthenticated": counts.unauthenticated,
             },
             "presenceEntries": counts.presence,
         },

@@ -34,6 +34,8 @@ pub(super) fn limits(f: &LimitsFile) -> Result<Limits, String> {
     let l = Limits {
         max_connections: get!(max_connections, "maxConnections", 1, 65_536),
         max_unauth_per_ip: get!(max_unauth_per_ip, "maxUnauthPerIp", 1, 65_536),
+        max_unauth_total: get!(max_unauth_total, "maxUnauthTotal", 1, 65_536),
+        first_byte_timeout_ms: get!(first_byte_timeout_ms, "firstByteTimeoutMs", MS, DAY),
         max_head_bytes: get!(max_head_bytes, "maxHeadBytes", 1024, 1 << 20),
         max_headers: get!(max_headers, "maxHeaders", 1, 1000),
         head_timeout_ms: get!(head_timeout_ms, "headTimeoutMs", MS, DAY),

@@ -1,0 +1,100 @@
+//! Connection slots under a flood of sockets that connect and say (almost)
+//! nothing, from several source addresses: health checks still get in.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::os::fd::FromRawFd;
+use std::time::Duration;
+
+use crate::util::{get, Gateway};
+
+/// A TCP connection to `port` on 127.0.0.1 from the loopback address
+/// `from` (all of 127.0.0.0/8 is this host's).
+fn connect_from(from: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+    let sockaddr = |a: SocketAddrV4| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: socket takes no pointers; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket nothing else owns; the stream closes it.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let local = sockaddr(SocketAddrV4::new(from, 0));
+    let remote = sockaddr(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+    // SAFETY: the pointers and lengths describe the two live sockaddr_in
+    // values above.
+    let rc = unsafe {
+        libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len)
+            | libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stream)
+}
+
+#[test]
+fn a_slot_flood_from_eight_addresses_does_not_keep_health_checks_out() {
+    let gw = Gateway::start();
+    // 8 addresses × 32 sockets: every per-address slot, and more than the
+    // total. Each sends one byte (past the first-byte deadline) and then
+    // nothing, holding its socket until the head deadline.
+    let mut flood = Vec::new();
+    for host in 2..10u8 {
+        for _ in 0..32 {
+            if let Ok(mut s) = connect_from(Ipv4Addr::new(127, 0, 0, host), gw.port) {
+                let _ = s.write_all(b"G");
+                flood.push(s);
+            }
+        }
+    }
+    assert!(
+        flood.len() >= 200,
+        "only {} flood sockets opened",
+        flood.len()
+    );
+    // Past the grace second the oldest flood sockets may be shut.
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut failures = Vec::new();
+    for i in 0..20 {
+        let (status, _, body) = get(gw.port, "/health");
+        if status != 200 {
+            failures.push(format!("#{i}: {status} {body}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(failures.is_empty(), "health checks refused: {failures:?}");
+    // A flood socket that was made room for is closed, not answered.
+    let shut = flood
+        .iter_mut()
+        .filter_map(|s| {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+            matches!(s.read(&mut [0u8; 64]), Ok(0)).then_some(())
+        })
+        .count();
+    assert!(shut >= 1, "no flood socket was evicted");
+}
+
+#[test]
+fn a_socket_that_never_speaks_is_closed_at_the_first_byte_deadline() {
+    let gw =
+        Gateway::with_config(r#"{"gateway":{"mode":"local","limits":{"firstByteTimeoutMs":300}}}"#);
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    let n = s.read(&mut [0u8; 64]).unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
