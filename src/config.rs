@@ -15,6 +15,7 @@
 //! which settings a reload may change in place (`classify`).
 
 mod auth;
+mod ceiling;
 mod changes;
 mod file;
 mod flags;
@@ -27,6 +28,7 @@ use std::path::Path;
 use crate::error::Error;
 pub use auth::check_stored_token;
 use auth::resolve_auth;
+pub use ceiling::{ceiling, human};
 pub use changes::{classify, Changes};
 pub use file::redact;
 use file::{in_file, FileSettings, GatewayMode, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};

@@ -103,6 +103,7 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         })?;
     }
     let pid = std::process::id();
+    log_ceiling(&shared.live().settings.limits);
     for addr in &listen {
         announce(&format!("listening on ws://{addr} (PID {pid})"));
         log::info!("listening on ws://{addr} (PID {pid})");
@@ -165,4 +166,17 @@ fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> Result<Thread, 
         .spawn(f)
         .map(|h| h.thread().clone())
         .map_err(|e| Error::io(format!("starting the {name} thread"), e))
+}
+
+/// The most memory these limits let the gateway use (see
+/// `config::ceiling`), so an operator sees it next to the host's.
+fn log_ceiling(l: &config::Limits) {
+    let c = config::ceiling(l);
+    log::info!(
+        "memory ceiling {} ({} per connection x {} connections, {} shared)",
+        config::human(c.total),
+        config::human(c.per_connection),
+        l.max_connections,
+        config::human(c.shared)
+    );
 }

@@ -15,7 +15,9 @@ use serde_json::{json, Map, Value};
 
 pub use connect::{granted_scopes, negotiate, protocol_mismatch, ConnectAuth, ConnectParams, Role};
 pub use frame::{parse_frame, FrameError, Inbound};
-pub use params::{from_value, non_empty, parse, value as params_value, Invalid, Params};
+pub use params::{
+    from_value, non_empty, parse, value as params_value, Invalid, Params, MAX_PARAM_NODES,
+};
 pub use scopes::{has_scope, missing_scope, unknown_method, SCOPE_ADMIN, SCOPE_READ};
 
 /// clawgate's own version, as `hello-ok.server.version`, presence,

@@ -78,6 +78,16 @@ impl Limits {
     pub fn large_frame_budget(&self) -> usize {
         self.max_payload.saturating_mul(4)
     }
+
+    /// What a connection's outbox may hold: `maxBufferedBytes` less what
+    /// tungstenite's write buffer may hold (one reply of up to
+    /// `maxPayload`, and slack), so the two stay within `maxBufferedBytes`
+    /// together; at least 64 KiB.
+    pub fn outbox_bytes(&self) -> usize {
+        self.max_buffered_bytes
+            .saturating_sub(self.max_payload + 64 * 1024)
+            .max(64 * 1024)
+    }
 }
 
 impl Default for Limits {

@@ -46,6 +46,7 @@ pub(super) fn status(c: &Ctx) -> Result<Payload, ErrorShape> {
     let agent = &s.default_agent_id;
     let path = shared.sessions_path();
     let counts = shared.counts();
+    let ceiling = crate::config::ceiling(&s.limits);
     let model = s.models.first();
     Ok(json!({
         "runtimeVersion": format!("clawgate {VERSION}"),
@@ -79,6 +80,11 @@ pub(super) fn status(c: &Ctx) -> Result<Payload, ErrorShape> {
                 "unauthenticated": counts.unauthenticated,
             },
             "presenceEntries": counts.presence,
+            "memoryCeiling": {
+                "totalBytes": ceiling.total,
+                "perConnectionBytes": ceiling.per_connection,
+                "sharedBytes": ceiling.shared,
+            },
         },
     })
     .into())

@@ -25,6 +25,10 @@ use serde_json::{Map, Value};
 
 use super::ErrorShape;
 
+/// The most values a params tree may hold: a tree costs tens of bytes
+/// per value, so this bounds what parsing any params can cost.
+pub const MAX_PARAM_NODES: usize = 4096;
+
 /// A request's parameters: a serde-derived struct plus the checks serde
 /// cannot express.
 pub trait Params: DeserializeOwned {
@@ -166,10 +170,38 @@ pub fn value(
     if text.len() > max_bytes {
         return Err(invalid(format!("larger than {max_bytes} bytes")));
     }
+    // A value tree costs tens of bytes per value whatever its text: a
+    // count first keeps the tree of any params small.
+    if values_in(text) > MAX_PARAM_NODES {
+        return Err(invalid(format!("more than {MAX_PARAM_NODES} values")));
+    }
     match serde_json::from_str(text).map_err(|e| invalid(e.to_string()))? {
         Value::Null => Ok(Value::Object(Map::new())),
         v => Ok(v),
     }
+}
+
+/// How many values `text` holds at most: one more than its separators
+/// and openings outside strings.
+fn values_in(text: &str) -> usize {
+    let (mut n, mut in_string, mut escaped) = (1usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' | b'[' | b'{' | b':' => n += 1,
+            _ => {}
+        }
+    }
+    n
 }
 
 /// `T` from params already read as a tree, checked.
@@ -481,6 +513,13 @@ mod tests {
         );
         let r = RawValue::from_string("null".into()).unwrap();
         assert_eq!(value("thing", Some(&r), 10).unwrap(), json!({}));
+        let many = format!("[{}]", vec!["0"; 5000].join(","));
+        let r = RawValue::from_string(many).unwrap();
+        assert_eq!(
+            value("thing", Some(&r), 1 << 20).unwrap_err().message,
+            "invalid thing params: more than 4096 values"
+        );
+        assert_eq!(values_in(r#"{"a": "x,y[{", "b": [1, 2]}"#), 7);
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn connect(
             return Err(refuse(conn, &id, &r.error, r.close));
         }
     };
-    let outbox = match Outbox::new(live.settings.limits.max_buffered_bytes) {
+    let outbox = match Outbox::new(live.settings.limits.outbox_bytes()) {
         Ok(o) => Arc::new(o),
         Err(e) => {
             log::error!("cannot create an eventfd: {e}");
