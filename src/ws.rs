@@ -85,6 +85,12 @@ pub fn serve(
             Ok(connection) => {
                 let end = connection.run(shared, &mut conn);
                 connection.leave(shared);
+                match &end {
+                    End::Close(code, reason) => {
+                        log::debug!("{} closed by the gateway: {code} {reason}", connection.id());
+                    }
+                    End::Gone => log::debug!("{} closed by the client", connection.id()),
+                }
                 end
             }
         },

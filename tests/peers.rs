@@ -52,3 +52,32 @@ fn a_node_is_listed_for_operators_and_may_call_only_health() {
         "{before} {after}"
     );
 }
+
+#[test]
+fn verbose_logs_each_call_and_how_each_connection_ended() {
+    let gw = crate::util::Gateway::with(crate::util::Opts {
+        args: &["--verbose"],
+        ..Default::default()
+    });
+    let (mut ws, _) = gw.client();
+    assert_eq!(ws.call("health", None)["ok"], true);
+    assert_eq!(ws.call("cron.list", None)["ok"], false);
+    ws.close();
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        lines.extend(gw.stderr_lines());
+        if lines.iter().any(|l| l.contains("closed by the client")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    assert!(
+        has("client connected: cli cli test as operator"),
+        "{lines:#?}"
+    );
+    assert!(has("health: ok in "), "{lines:#?}");
+    assert!(has("cron.list: unknown method"), "{lines:#?}");
+    assert!(has("closed by the client"), "{lines:#?}");
+}

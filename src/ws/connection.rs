@@ -202,8 +202,16 @@ impl Connection {
                     protocol::res_err(&id, &ErrorShape::invalid("connect already completed"))
                 } else {
                     match methods::authorize(&self.caller, &method) {
-                        Err(Refusal::Unknown(e)) => protocol::res_err(&id, &e),
+                        Err(Refusal::Unknown(e)) => {
+                            log::debug!(
+                                "{} {}: unknown method",
+                                self.id,
+                                protocol::clip(&method, 64)
+                            );
+                            protocol::res_err(&id, &e)
+                        }
                         Err(Refusal::Denied(e)) => {
+                            log::debug!("{} {method}: refused ({})", self.id, e.message);
                             *denials += 1;
                             protocol::res_err(&id, &e)
                         }
@@ -217,9 +225,28 @@ impl Connection {
                                 caller: &self.caller,
                                 params,
                             };
-                            match m.call(&ctx) {
-                                Ok(payload) => self.bounded(&id, protocol::res_ok(&id, &payload)),
-                                Err(e) => protocol::res_err(&id, &e),
+                            let started = Instant::now();
+                            let result = m.call(&ctx);
+                            let took = started.elapsed().as_secs_f64() * 1000.0;
+                            match result {
+                                Ok(payload) => {
+                                    let reply = self.bounded(&id, protocol::res_ok(&id, &payload));
+                                    log::debug!(
+                                        "{} {method}: ok in {took:.2} ms ({} bytes)",
+                                        self.id,
+                                        reply.len()
+                                    );
+                                    reply
+                                }
+                                Err(e) => {
+                                    log::debug!(
+                                        "{} {method}: {} in {took:.2} ms: {}",
+                                        self.id,
+                                        e.code,
+                                        e.message
+                                    );
+                                    protocol::res_err(&id, &e)
+                                }
                             }
                         }
                     }

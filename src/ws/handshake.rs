@@ -147,12 +147,14 @@ fn connect(
         c.max_frame_size = Some(max_payload);
     });
     log::info!(
-        "client connected: {} {} {} from {} (protocol {}, conn {conn_id})",
+        "client connected: {} {} {} as {} from {} (protocol {}, conn {conn_id} {})",
         p.client.id,
         p.client.mode,
         protocol::clip(&p.client.version, 64),
+        grant.role.as_str(),
         peer.addr,
-        grant.protocol
+        grant.protocol,
+        connection.id()
     );
     // Before `hello-ok` leaves: a client that has it may open another
     // socket at once and must find its slot free.
