@@ -98,3 +98,49 @@ fn a_socket_that_never_speaks_is_closed_at_the_first_byte_deadline() {
         started.elapsed()
     );
 }
+
+#[test]
+fn out_of_descriptors_a_health_check_is_answered_at_once() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: prlimit (util-linux) is not installed");
+        return;
+    }
+    let home = crate::util::TempDir::new();
+    let mut cmd = crate::util::clawgate(home.path());
+    let bin = cmd.get_program().to_owned();
+    // The same command and environment, started under a 64-descriptor
+    // limit (soft and hard, so the gateway cannot raise it).
+    let mut wrapped = std::process::Command::new("prlimit");
+    wrapped.arg("--nofile=64:64").arg(bin).env_clear();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            wrapped.env(k, v);
+        }
+    }
+    cmd = wrapped;
+    cmd.args(["run", "--allow-unconfigured", "--port", "0", "--state-dir"])
+        .arg(home.path().join("state"));
+    let ((mut child, port, _, _), _) = crate::util::spawn_listening_rx(&mut cmd).expect("start");
+    // Sockets that send one byte and wait: each holds descriptors until
+    // its head deadline, far more than 64 allow.
+    let mut flood = Vec::new();
+    for _ in 0..60 {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"G");
+            flood.push(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let (status, _, _) = get(port, "/health");
+    let took = started.elapsed();
+    assert!(status == 200 || status == 503, "status {status}");
+    assert!(took < Duration::from_millis(800), "health took {took:?}");
+    drop(flood);
+    let _ = child.kill();
+    let _ = child.wait();
+}

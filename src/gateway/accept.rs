@@ -1,6 +1,7 @@
 //! The accept loop: the connection caps, checked before a thread is
 //! spawned, and one thread per accepted socket.
 
+use std::fs::File;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
@@ -10,18 +11,32 @@ use crate::http;
 use crate::state::{NoSlot, Shared, UnauthSlot};
 
 pub(super) fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+    // A descriptor kept in reserve: when the process runs out, it is given
+    // up for a moment so the waiting client gets a 503 at once instead of
+    // hanging in the backlog until something else closes.
+    let mut reserve = File::open("/dev/null").ok();
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(c) => c,
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) && reserve.is_some() => {
+                drop(reserve.take());
+                if let Ok((stream, _)) = listener.accept() {
+                    http::busy(stream, "out of file descriptors");
+                }
+                log::warn!("out of file descriptors: a connection was refused with 503");
+                reserve = File::open("/dev/null").ok();
+                continue;
+            }
             Err(e) => {
-                // Out of descriptors (EMFILE/ENFILE) or memory: back off
-                // instead of spinning; connections finishing will free some.
+                // Out of descriptors (ENFILE) or memory: back off instead
+                // of spinning; connections finishing will free some.
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                 ) {
                     log::warn!("accept failed: {e}; backing off");
                     thread::sleep(Duration::from_millis(100));
+                    reserve = reserve.or_else(|| File::open("/dev/null").ok());
                 }
                 continue;
             }
