@@ -39,9 +39,14 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     // the signal thread ever sees these signals.
     sys::block_signals(&HANDLED_SIGNALS).map_err(|e| Error::io("blocking signals", e))?;
     let env = |k: &str| std::env::var(k).ok();
-    let settings = config::resolve_run(args, &env)?;
+    let mut settings = config::resolve_run(args, &env)?;
+    let host = config::Host {
+        mem_total: sys::mem_total(),
+        nofile: sys::raise_nofile().ok(),
+    };
+    let sizing = config::fit_to_host(&mut settings.limits, &host);
     let notifier = Arc::new(Notifier::from_env(&env));
-    let reloader = Arc::new(Reloader::new(args, &settings, notifier.clone()));
+    let reloader = Arc::new(Reloader::new(args, &settings, host, notifier.clone()));
     prepare_state_dir(&settings)?;
     let log_file = settings
         .log
@@ -54,6 +59,9 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         max_file_bytes: 1024 * 1024,
         keep_files: 2,
     })?;
+    for note in &sizing {
+        log::info!("{note}");
+    }
     if settings.force && settings.port != 0 {
         let report = procnet::free_port(settings.port)?;
         for (pid, name) in &report.killed {

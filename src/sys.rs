@@ -9,6 +9,7 @@
 
 #![allow(unsafe_code)]
 
+mod limits;
 mod net;
 
 use std::fs::File;
@@ -18,6 +19,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+pub use limits::{mem_total, raise_nofile};
 pub use net::{hostname, lan_ipv4, set_tcp_keepalive, tailnet_ipv4};
 
 pub const SIGTERM: i32 = libc::SIGTERM;

@@ -144,3 +144,24 @@ fn out_of_descriptors_a_health_check_is_answered_at_once() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn with_the_default_cap_hundreds_of_ordinary_clients_are_all_admitted() {
+    // The cap used to be 256 whatever the host; now it is sized to the
+    // host's memory and descriptors (a few thousand on a test machine).
+    let gw = Gateway::start();
+    let mut clients = Vec::new();
+    let mut refused = 0;
+    for _ in 0..600 {
+        match crate::util::Ws::try_connect(gw.port, &[]) {
+            Ok(mut ws) => {
+                ws.handshake(crate::util::connect_params(&gw.token(), 4, 4, "cli", &[]));
+                clients.push(ws);
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert_eq!(refused, 0, "{} admitted", clients.len());
+    let status = clients[0].call("health", None);
+    assert_eq!(status["ok"], true);
+}

@@ -54,6 +54,79 @@ pub fn ceiling(l: &Limits) -> Ceiling {
     }
 }
 
+/// What the host allows the process, read at start and at each reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Host {
+    /// Its memory, in bytes.
+    pub mem_total: Option<u64>,
+    /// The descriptors the process may open (after raising the soft limit).
+    pub nofile: Option<u64>,
+}
+
+/// Descriptors kept for the process itself: stdio, listeners, the lock
+/// and log files, the notify socket, the accept loop's reserve, and room.
+const RESERVED_FDS: u64 = 32;
+/// Each client holds two descriptors: its socket, and its eventfd (or,
+/// before it authenticates, a duplicate that lets it be evicted).
+const FDS_PER_CLIENT: u64 = 2;
+const MIN_CONNECTIONS: u64 = 16;
+const MAX_AUTO_CONNECTIONS: u64 = 16_384;
+
+/// Sizes `maxConnections` to the host. Unset, it is derived: as many
+/// clients as three quarters of the memory hold at their worst case (see
+/// [`ceiling`]), at least 16, at most 16,384. Set or derived, it never
+/// exceeds what the descriptor limit allows. Returns what was decided, for
+/// the log.
+pub fn fit_to_host(l: &mut Limits, host: &Host) -> Vec<String> {
+    let mut notes = Vec::new();
+    let by_fd = host
+        .nofile
+        .map(|n| (n.saturating_sub(RESERVED_FDS) / FDS_PER_CLIENT).max(1));
+    if l.auto_connections {
+        let c = ceiling(&Limits {
+            max_connections: 0,
+            ..l.clone()
+        });
+        let by_mem = host
+            .mem_total
+            .map(|m| (m / 4 * 3).saturating_sub(c.shared) / c.per_connection);
+        let n = match (by_mem, by_fd) {
+            (Some(m), Some(f)) => m.min(f),
+            (Some(m), None) => m,
+            (None, Some(f)) => f.min(l.max_connections as u64),
+            (None, None) => l.max_connections as u64,
+        }
+        .clamp(MIN_CONNECTIONS, MAX_AUTO_CONNECTIONS);
+        l.max_connections = n as usize;
+        notes.push(format!(
+            "maxConnections {n}, sized to this host ({} of memory, {} descriptors): set gateway.limits.maxConnections to choose",
+            host.mem_total.map_or_else(|| "unknown".into(), human),
+            host.nofile.map_or_else(|| "unknown".into(), |n| n.to_string()),
+        ));
+    }
+    if let Some(f) = by_fd {
+        if l.max_connections as u64 > f {
+            notes.push(format!(
+                "maxConnections lowered from {} to {f}: the descriptor limit is {} and each client takes {FDS_PER_CLIENT}",
+                l.max_connections,
+                host.nofile.unwrap_or(0)
+            ));
+            l.max_connections = f as usize;
+        }
+    }
+    let total = ceiling(l).total;
+    if let Some(m) = host.mem_total {
+        if total > m {
+            notes.push(format!(
+                "the memory ceiling ({}) is more than this host has ({}): lower maxConnections, maxBufferedBytes or maxPayload",
+                human(total),
+                human(m)
+            ));
+        }
+    }
+    notes
+}
+
 /// `bytes` for people: "2.3 GiB", "512.0 MiB".
 pub fn human(bytes: u64) -> String {
     match bytes {
@@ -88,6 +161,58 @@ mod tests {
             s.total < 64 * MIB,
             "a router-sized configuration: {}",
             human(s.total)
+        );
+    }
+
+    const GIB: u64 = 1024 * MIB;
+
+    #[test]
+    fn an_unset_connection_cap_is_sized_to_memory_and_descriptors() {
+        let host = |mem: u64, fds: u64| Host {
+            mem_total: Some(mem),
+            nofile: Some(fds),
+        };
+        let mut l = Limits::default();
+        fit_to_host(&mut l, &host(24 * GIB, 1 << 20));
+        assert!(l.max_connections >= 1000, "{}", l.max_connections);
+        let mut l = Limits::default();
+        let notes = fit_to_host(&mut l, &host(24 * GIB, 1024));
+        assert_eq!(l.max_connections, (1024 - 32) / 2);
+        assert!(notes[0].contains("sized to this host"), "{notes:?}");
+        // A router: the floor, and a warning that the ceiling is too high.
+        let mut l = Limits::default();
+        let notes = fit_to_host(&mut l, &host(64 * MIB, 4096));
+        assert_eq!(l.max_connections, 16);
+        assert!(
+            notes.iter().any(|n| n.contains("more than this host has")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_set_connection_cap_is_kept_unless_descriptors_forbid_it() {
+        let mut l = Limits {
+            max_connections: 300,
+            auto_connections: false,
+            ..Limits::default()
+        };
+        let host = Host {
+            mem_total: Some(64 * GIB),
+            nofile: Some(1 << 20),
+        };
+        assert!(fit_to_host(&mut l, &host).is_empty());
+        assert_eq!(l.max_connections, 300);
+        let notes = fit_to_host(
+            &mut l,
+            &Host {
+                nofile: Some(64),
+                ..host
+            },
+        );
+        assert_eq!(l.max_connections, 16);
+        assert!(
+            notes[0].starts_with("maxConnections lowered from 300 to 16"),
+            "{notes:?}"
         );
     }
 

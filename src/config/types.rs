@@ -47,6 +47,9 @@ words! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub max_connections: usize,
+    /// `maxConnections` was not set: the gateway sizes it to the host at
+    /// start (see `ceiling::fit_to_host`).
+    pub auto_connections: bool,
     pub max_unauth_per_ip: usize,
     /// Unauthenticated sockets in all; past it the oldest makes room.
     pub max_unauth_total: usize,
@@ -95,6 +98,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 256,
+            auto_connections: true,
             max_unauth_per_ip: 32,
             max_unauth_total: 64,
             first_byte_timeout_ms: 2_000,

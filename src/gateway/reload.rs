@@ -60,13 +60,21 @@ pub struct Reloader {
     first_stamp: Stamp,
     /// The service manager, told before and after a reload or restart.
     notifier: Arc<Notifier>,
+    /// What the host allows, as read at start: a reload sizes the limits
+    /// the same way.
+    host: config::Host,
 }
 
 impl Reloader {
     /// `settings` are the ones start-up just resolved: the file is
     /// stamped now, so a change made while the gateway starts is not
     /// mistaken for the version it read.
-    pub fn new(args: &RunArgs, settings: &Settings, notifier: Arc<Notifier>) -> Reloader {
+    pub fn new(
+        args: &RunArgs,
+        settings: &Settings,
+        host: config::Host,
+        notifier: Arc<Notifier>,
+    ) -> Reloader {
         let mut all = std::env::args_os();
         let argv0 = all.next().unwrap_or_else(|| "clawgate".into());
         Reloader {
@@ -77,6 +85,7 @@ impl Reloader {
             busy: Mutex::new(()),
             first_stamp: stamp(&settings.config_path),
             notifier,
+            host,
         }
     }
 
@@ -96,7 +105,7 @@ impl Reloader {
         let env = |k: &str| std::env::var(k).ok();
         let loaded = config::resolve_run(&self.args, &env)
             .and_then(|s| Secret::load(&s).map(|(secret, _)| (s, secret)));
-        let (new, secret) = match loaded {
+        let (mut new, secret) = match loaded {
             Ok(x) => x,
             Err(e) => {
                 log::error!(
@@ -105,6 +114,9 @@ impl Reloader {
                 return;
             }
         };
+        for note in config::fit_to_host(&mut new.limits, &self.host) {
+            log::debug!("config reload: {note}");
+        }
         let old = shared.live();
         let changes = config::classify(&old.settings, new, old.secret != secret);
         if changes.is_empty() {

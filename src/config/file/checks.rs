@@ -33,6 +33,7 @@ pub(super) fn limits(f: &LimitsFile) -> Result<Limits, String> {
     }
     let l = Limits {
         max_connections: get!(max_connections, "maxConnections", 1, 65_536),
+        auto_connections: f.max_connections.is_none(),
         max_unauth_per_ip: get!(max_unauth_per_ip, "maxUnauthPerIp", 1, 65_536),
         max_unauth_total: get!(max_unauth_total, "maxUnauthTotal", 1, 65_536),
         first_byte_timeout_ms: get!(first_byte_timeout_ms, "firstByteTimeoutMs", MS, DAY),
