@@ -14,6 +14,8 @@
 
 #[path = "gateway/artifact.rs"]
 mod artifact;
+#[path = "gateway/attack.rs"]
+mod attack;
 #[path = "gateway/load.rs"]
 mod load;
 #[path = "gateway/memory.rs"]
@@ -197,6 +199,10 @@ fn run(o: &Opts) -> Result<(), String> {
         notes.push(format!("gateway RSS at the end: {}", kib(kb)));
     }
     drop(gw);
+    match external {
+        true => t.na("11", attack::WHAT, attack::TARGET, EXT),
+        false => attack::worst_case(&mut t, Path::new(procs::BIN)),
+    }
 
     println!();
     t.print();

@@ -254,10 +254,15 @@ impl Gateway {
     /// (bounded) for its `listening on ws://127.0.0.1:PORT` line, so no
     /// connection touches it before the idle-memory reading.
     pub fn start(bin: &Path) -> Result<Gateway, String> {
+        Gateway::start_with(bin, CONFIG)
+    }
+
+    /// As `start`, with `config` as the config file's text.
+    pub fn start_with(bin: &Path, config_text: &str) -> Result<Gateway, String> {
         let home = TempDir::new("gw")?;
         let state = home.0.join("state");
         let config = home.0.join("clawgate.json");
-        std::fs::write(&config, CONFIG).map_err(|e| format!("writing config: {e}"))?;
+        std::fs::write(&config, config_text).map_err(|e| format!("writing config: {e}"))?;
         let log = std::fs::File::create(home.0.join("gateway.log")).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let mut child = command(bin, &home.0)
