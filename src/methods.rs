@@ -89,7 +89,10 @@ pub static METHODS: &[Method] = &[
         name: "system-presence",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
-        handler: |c| Ok(Payload::Json(c.shared.presence_list_json())),
+        handler: |c| {
+            let max = c.live.settings.limits.max_payload;
+            Ok(Payload::Json(c.shared.presence_list_json(max)))
+        },
     },
     Method {
         name: "system-event",

@@ -345,16 +345,17 @@ impl Shared {
 
     // ---- presence ------------------------------------------------------------
 
-    /// The presence list as JSON (the gateway's own entry first, at most
-    /// `presence::MAX_LIST_BYTES`) and the versions it belongs to, for
-    /// `hello-ok`.
-    pub fn presence_snapshot(&self) -> (String, StateVersion) {
+    /// The presence list as JSON (the gateway's own entry first, sized to
+    /// fit under `max_payload`, see `presence::list_budget`) and the
+    /// versions it belongs to, for `hello-ok`.
+    pub fn presence_snapshot(&self, max_payload: usize) -> (String, StateVersion) {
+        let budget = presence::list_budget(max_payload);
         let st = self.state();
-        (st.presence.list_json(now_ms()), st.versions)
+        (st.presence.list_json(now_ms(), budget), st.versions)
     }
 
-    pub fn presence_list_json(&self) -> String {
-        self.presence_snapshot().0
+    pub fn presence_list_json(&self, max_payload: usize) -> String {
+        self.presence_snapshot(max_payload).0
     }
 
     /// Merges `fields` into `key`'s entry and tells everyone.
@@ -380,6 +381,7 @@ impl Shared {
     /// it).
     fn change_presence(&self, change: impl FnOnce(&mut Presence, u64) -> bool) {
         let _order = lock(&self.ordered);
+        let budget = presence::list_budget(self.live().settings.limits.max_payload);
         let fanout = {
             let mut st = self.state();
             let now = now_ms();
@@ -387,7 +389,7 @@ impl Shared {
                 return;
             }
             st.versions.presence += 1;
-            let payload = format!(r#"{{"presence":{}}}"#, st.presence.list_json(now));
+            let payload = format!(r#"{{"presence":{}}}"#, st.presence.list_json(now, budget));
             let event = QueuedEvent::new("presence", payload, Some(st.versions));
             st.clients.fanout(event, Delivery::Droppable)
         };

@@ -87,6 +87,77 @@ fn a_flood_of_maximal_presence_entries_stays_small_and_locks_nobody_out() {
     assert!(size < 1024 * 1024, "log file grew to {size} bytes");
 }
 
+#[test]
+fn with_a_small_max_payload_the_presence_list_is_cut_to_fit_every_frame() {
+    let gw = Gateway::with_config(r#"{"gateway":{"mode":"local","limits":{"maxPayload":65536}}}"#);
+    let (mut ws, _) = gw.client();
+    let (mut watcher, _) = gw.client();
+    let controls = "\u{1}".repeat(600);
+    for i in 0..60 {
+        let fields = serde_json::json!({
+            "text": controls, "deviceId": format!("{i}{controls}"), "host": controls,
+            "version": controls, "platform": controls, "deviceFamily": controls,
+            "modelIdentifier": controls, "instanceId": controls,
+        });
+        assert_eq!(ws.call("system-event", Some(fields))["ok"], true);
+    }
+    // Each frame a client gets stays under the maxPayload it was told.
+    // Waiting presence events are replaced by newer ones, so the watcher
+    // sees at most 60, the last one listing the newest entry first.
+    let newest = |e: &serde_json::Value| {
+        e["payload"]["presence"][1]["deviceId"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("59"))
+    };
+    let mut seen = false;
+    for _ in 0..60 {
+        let event = watcher.recv_event("presence");
+        let size = event.to_string().len();
+        assert!(size <= 65536, "event of {size} bytes");
+        if newest(&event) {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "no presence event listed the newest entry first");
+    let (_, hello) = gw.client();
+    let frame = serde_json::json!({"type": "res", "id": "c", "ok": true, "payload": hello});
+    let size = frame.to_string().len();
+    assert!(size <= 65536, "hello-ok of {size} bytes");
+    let listed = hello["snapshot"]["presence"].as_array().unwrap().len();
+    assert!((2..61).contains(&listed), "{listed} entries in hello-ok");
+    let list = ws.call("system-presence", None);
+    assert_eq!(list["ok"], true, "{list}");
+    assert!(list.to_string().len() <= 65536);
+}
+
+#[test]
+fn status_and_config_get_report_the_ceiling_the_limits_give() {
+    let ceiling_of = |connections: u32| {
+        let gw = Gateway::with_config(&format!(
+            r#"{{"gateway":{{"mode":"local","limits":{{"maxConnections":{connections}}}}}}}"#
+        ));
+        let (mut ws, _) = gw.client();
+        let status = ws.call("status", None);
+        let from_status = status["payload"]["gateway"]["memoryCeiling"].clone();
+        let config = ws.call("config.get", None);
+        assert_eq!(config["payload"]["memoryCeiling"], from_status, "{config}");
+        from_status
+    };
+    let (small, large) = (ceiling_of(16), ceiling_of(32));
+    let per = small["perConnectionBytes"]
+        .as_u64()
+        .expect("perConnectionBytes");
+    let total = |v: &serde_json::Value| v["totalBytes"].as_u64().expect("totalBytes");
+    // Each connection may hold its stack, buffers and maxBufferedBytes (8 MiB).
+    assert!(per > 8 << 20, "{small}");
+    assert_eq!(total(&large) - total(&small), 16 * per);
+    assert_eq!(
+        total(&small),
+        16 * per + small["sharedBytes"].as_u64().unwrap()
+    );
+}
+
 /// A masked client frame.
 fn raw_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![if fin { 0x80 } else { 0 } | opcode];

@@ -210,6 +210,10 @@ fn semantic_errors_name_the_key() {
             "'gateway.limits.threadStackBytes' must be at least 65536",
         ),
         (
+            "invalid-small-payload.json",
+            "'gateway.limits.maxPayload' must be at least 65536",
+        ),
+        (
             "invalid-buffered-below-payload.json",
             "'gateway.limits.maxBufferedBytes' (65536)",
         ),

@@ -1,5 +1,5 @@
 //! `config.get`: the file as written and the settings in force, secrets
-//! redacted.
+//! redacted, with the memory ceiling those settings give.
 
 use serde_json::{json, Value};
 
@@ -20,6 +20,7 @@ pub(super) fn config_get(c: &Ctx) -> Result<Payload, ErrorShape> {
         "raw": raw,
         "parsed": parsed,
         "config": effective_config(c.live),
+        "memoryCeiling": super::system::memory_ceiling(&s.limits),
         "valid": true,
         "issues": [],
         "warnings": [],

@@ -46,7 +46,6 @@ pub(super) fn status(c: &Ctx) -> Result<Payload, ErrorShape> {
     let agent = &s.default_agent_id;
     let path = shared.sessions_path();
     let counts = shared.counts();
-    let ceiling = crate::config::ceiling(&s.limits);
     let model = s.models.first();
     Ok(json!({
         "runtimeVersion": format!("clawgate {VERSION}"),
@@ -80,14 +79,21 @@ pub(super) fn status(c: &Ctx) -> Result<Payload, ErrorShape> {
                 "unauthenticated": counts.unauthenticated,
             },
             "presenceEntries": counts.presence,
-            "memoryCeiling": {
-                "totalBytes": ceiling.total,
-                "perConnectionBytes": ceiling.per_connection,
-                "sharedBytes": ceiling.shared,
-            },
+            "memoryCeiling": memory_ceiling(&s.limits),
         },
     })
     .into())
+}
+
+/// The most memory the gateway can use with `limits`, whatever its peers
+/// send (see `config::ceiling`), as `status` and `config.get` report it.
+pub(super) fn memory_ceiling(limits: &crate::config::Limits) -> Value {
+    let c = crate::config::ceiling(limits);
+    json!({
+        "totalBytes": c.total,
+        "perConnectionBytes": c.per_connection,
+        "sharedBytes": c.shared,
+    })
 }
 
 /// `system-event` params: a non-empty `text`; the other fields a presence

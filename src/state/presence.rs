@@ -52,6 +52,17 @@ pub const MAX_LIST_TEXT: usize = 1024;
 /// left out until newer ones expire. An entry is at most ~7 KiB, so the
 /// newest ~36 always fit, and ~200 ordinary ones (~500 bytes each).
 pub const MAX_LIST_BYTES: usize = 256 * 1024;
+/// What `hello-ok` and an event envelope need beside the list (about
+/// 1.5 KiB today), kept free under `maxPayload`.
+const ENVELOPE_RESERVE: usize = 16 * 1024;
+
+/// How large the list may be as sent to clients that accept frames of up
+/// to `max_payload`: [`MAX_LIST_BYTES`], less when `maxPayload` is small,
+/// so `hello-ok`, `system-presence` and the `presence` event stay under it
+/// by leaving the oldest entries out, never by failing.
+pub fn list_budget(max_payload: usize) -> usize {
+    MAX_LIST_BYTES.min(max_payload.saturating_sub(ENVELOPE_RESERVE))
+}
 
 /// A presence entry's key: `device.id`, else `client.instanceId`, else the
 /// connection id, lowercased and cut to [`MAX_STRING`] bytes, so one device
@@ -159,8 +170,8 @@ impl Presence {
     }
 
     /// The list as JSON: the gateway's own entry, then the others newest
-    /// first, as many as fit in [`MAX_LIST_BYTES`].
-    pub fn list_json(&self, now_ms: u64) -> String {
+    /// first, as many as fit in `max_bytes` (see [`list_budget`]).
+    pub fn list_json(&self, now_ms: u64, max_bytes: usize) -> String {
         let mut rows: Vec<&Entry> = self
             .entries
             .values()
@@ -171,7 +182,7 @@ impl Presence {
         out.push('[');
         out.push_str(&Value::Object(self.own(now_ms)).to_string());
         for e in rows {
-            if out.len() + 1 + e.json.len() + 1 > MAX_LIST_BYTES {
+            if out.len() + 1 + e.json.len() + 1 > max_bytes {
                 break;
             }
             out.push(',');
@@ -304,7 +315,7 @@ mod tests {
     }
 
     fn listed(p: &Presence, now: u64) -> Vec<Value> {
-        match serde_json::from_str(&p.list_json(now)) {
+        match serde_json::from_str(&p.list_json(now, MAX_LIST_BYTES)) {
             Ok(Value::Array(a)) => a,
             other => panic!("{other:?}"),
         }
@@ -451,8 +462,16 @@ mod tests {
         for i in 0..MAX_ENTRIES as u64 {
             p.upsert(&key(&format!("k{i}")), &big(i), 100 + i);
         }
-        let json = p.list_json(1_000);
+        let json = p.list_json(1_000, MAX_LIST_BYTES);
         assert!(json.len() <= MAX_LIST_BYTES, "{}", json.len());
+        // A small maxPayload lists fewer, still newest first.
+        let small = list_budget(64 * 1024);
+        assert_eq!(small, 48 * 1024);
+        let json = p.list_json(1_000, small);
+        assert!(json.len() <= small, "{}", json.len());
+        let rows: Vec<Value> = serde_json::from_str(&json).unwrap();
+        assert_eq!(rows[1]["platform"], format!("{}", MAX_ENTRIES - 1));
+        assert!(rows.len() < listed(&p, 1_000).len());
         let rows = listed(&p, 1_000);
         assert!(
             rows.len() > 20 && rows.len() < MAX_ENTRIES,

@@ -206,7 +206,7 @@ fn presence_fields(p: &ConnectParams, peer: &Peer, grant: &Grant) -> Map<String,
 /// the table keeps (bounded in bytes), not rebuilt as a JSON tree.
 fn hello_ok(shared: &Shared, live: &Live, conn_id: &str, grant: &Grant) -> Payload {
     let s = &live.settings;
-    let (presence, sv) = shared.presence_snapshot();
+    let (presence, sv) = shared.presence_snapshot(s.limits.max_payload);
     let main_session_key = if s.session_scope == "global" {
         "global".to_string()
     } else {

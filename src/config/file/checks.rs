@@ -51,7 +51,8 @@ pub(super) fn limits(f: &LimitsFile) -> Result<Limits, String> {
             GIB
         ),
         max_pre_hello_frames: get!(max_pre_hello_frames, "maxPreHelloFrames", 1, 1000),
-        max_payload: get!(max_payload, "maxPayload", 1024, GIB),
+        // Under 64 KiB `hello-ok` and the presence list would not fit.
+        max_payload: get!(max_payload, "maxPayload", 64 * 1024, GIB),
         max_buffered_bytes: get!(max_buffered_bytes, "maxBufferedBytes", 1024, GIB),
         // Below 64 KiB the deep-JSON test no longer proves the stack safe.
         thread_stack_bytes: get!(thread_stack_bytes, "threadStackBytes", 64 * 1024, 64 << 20),
