@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use crate::error::Error;
 
 pub use args::*;
-use values::{ip_addr, limit, params, port, profile, secret, switch, timeout, url, value};
+use values::{ip_addr, limit, params, port, profile, secret, switch, timeout, url, value, PortUse};
 
 /// The subcommands, in the order the top-level help lists them.
 pub const COMMANDS: &[&str] = &[
@@ -257,7 +257,7 @@ fn parse_flags(parser: &mut lexopt::Parser, sub: Sub) -> Result<Parsed, Error> {
             Long(name) if sub.accepts(name) => {
                 // `name` borrows the parser, which reading the value needs.
                 let name = name.to_owned();
-                if !set_flag(&mut raw, &name, parser)? {
+                if !set_flag(&mut raw, sub, &name, parser)? {
                     return Err(unknown_option(&format!("--{name}"), sub.name()));
                 }
             }
@@ -277,13 +277,25 @@ fn parse_flags(parser: &mut lexopt::Parser, sub: Sub) -> Result<Parsed, Error> {
 }
 
 /// Store one long flag; `false` when `name` is not a flag this parser knows.
-fn set_flag(raw: &mut Raw, name: &str, parser: &mut lexopt::Parser) -> Result<bool, Error> {
+fn set_flag(
+    raw: &mut Raw,
+    sub: Sub,
+    name: &str,
+    parser: &mut lexopt::Parser,
+) -> Result<bool, Error> {
     match name {
         "config" => raw.location.config = Some(parser.value()?.into()),
         "state-dir" => raw.location.state_dir = Some(parser.value()?.into()),
         "dev" => raw.location.dev = switch(parser, name)?,
         "profile" => raw.location.profile = Some(value(parser, name, profile)?),
-        "port" => raw.location.port = Some(value(parser, name, port)?),
+        "port" => {
+            let for_ = match sub {
+                Sub::Run => PortUse::Listen,
+                Sub::Install => PortUse::Service,
+                _ => PortUse::Connect,
+            };
+            raw.location.port = Some(value(parser, name, |s| port(s, for_))?);
+        }
         "bind" => raw.bind = Some(value(parser, name, str::parse)?),
         "bind-host" => raw.bind_host = Some(value(parser, name, ip_addr)?),
         "auth" => raw.auth = Some(value(parser, name, str::parse)?),
@@ -368,12 +380,6 @@ fn service_args(action: ServiceAction, raw: Raw) -> Result<ServiceArgs, Error> {
     if raw.init == Some(Init::Procd) && scope == Some(Scope::User) {
         return Err(Error::usage(
             "'--user' needs systemd: procd only runs system services",
-        ));
-    }
-    if raw.location.port == Some(0) {
-        // Port 0 is "any free port", a different one at every start.
-        return Err(Error::usage(
-            "invalid value '0' for '--port': a service needs a fixed port from 1 to 65535",
         ));
     }
     if let Some(t) = &raw.token {

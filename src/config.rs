@@ -29,7 +29,7 @@ use auth::resolve_auth;
 pub use changes::{classify, Changes};
 pub use file::redact;
 use file::{in_file, FileSettings, GatewayMode, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
-pub use flags::{ClientArgs, Location, RunArgs};
+pub use flags::{ws_host_port, ClientArgs, Location, RunArgs};
 use location::{config_path, read_token_file, var};
 pub use location::{
     installed_system_service, is_openwrt, procd_service, state_dir, system_root,

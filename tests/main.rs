@@ -7,6 +7,7 @@ mod contrib;
 mod http;
 mod limits;
 mod man;
+mod newcomer;
 mod notify;
 mod openclaw;
 mod peers;

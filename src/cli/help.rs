@@ -178,8 +178,8 @@ Options:
                         default otherwise)
       --init NAME       systemd or procd (default: procd on OpenWrt,
                         otherwise systemd)
-      --port N          The service's port, kept in its config
-                        (default 18789)
+      --port N          The service's port, 1 to 65535, kept in its
+                        config (default 18789)
       --token T         Token clients must send, kept in gateway.env
                         (mode 0600) beside the config; never printed
       --force           Replace files that differ from what would be
@@ -244,9 +244,9 @@ seconds is reported as a timeout instead of hanging.
 ";
 
 /// The options every client command shares, after its own.
-const HELP_CLIENT: &str =
-    "      --url URL         Gateway to talk to, ws:// or wss:// (default: the
-                        local gateway on 127.0.0.1)
+const HELP_CLIENT: &str = "      --url URL         Gateway to talk to, a ws:// URL (default: the
+                        local gateway on 127.0.0.1); wss:// is not
+                        supported yet
       --token T         Token to send (default: the local gateway's
                         configured or generated token)
       --password P      Password to send instead of a token
@@ -259,5 +259,6 @@ Location of the local gateway, for its port and token:
       --state-dir PATH  State directory (default ~/.clawgate)
       --dev             The dev gateway: port 19001, ~/.clawgate-dev
       --profile NAME    The gateway of profile NAME: ~/.clawgate-NAME
-      --port N          Its port (default 18789, or 19001 with --dev)
+      --port N          Its port, 1 to 65535 (default 18789, or 19001
+                        with --dev)
 ";

@@ -161,34 +161,18 @@ fn unreachable(url: &str, e: &io::Error) -> String {
     )
 }
 
-/// `ws://host:port/…` to a socket address. Numeric hosts and `localhost`
-/// need no resolver; other names go through the system's.
+/// `ws://host:port/…` to a socket address. The URL was checked when it
+/// was parsed (`config::ws_host_port`); numeric hosts and `localhost`
+/// need no resolver, other names go through the system's.
 fn socket_addr(url: &str) -> Result<SocketAddr, String> {
-    let rest = if let Some(r) = url.strip_prefix("ws://") {
-        r
-    } else if url.starts_with("wss://") {
-        return Err(format!(
-            "'{url}': wss:// is not supported yet; use ws:// on loopback or a private network"
-        ));
-    } else {
-        return Err(format!("'{url}': the URL must start with ws://"));
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
-            Ok(p) => (h, p),
-            Err(_) => (authority, 80),
-        },
-        _ => (authority, 80),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (host, port) = crate::config::ws_host_port(url).map_err(|why| format!("'{url}': {why}"))?;
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
     }
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    (host, port)
+    (host.as_str(), port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
@@ -293,7 +277,9 @@ mod tests {
         ] {
             assert_eq!(socket_addr(url), Ok(addr.parse().unwrap()), "{url}");
         }
-        assert!(socket_addr("wss://x:1").unwrap_err().contains("wss://"));
+        assert!(socket_addr("wss://x:1")
+            .unwrap_err()
+            .contains("wss:// is not supported"));
         assert!(socket_addr("http://x:1").is_err());
     }
 }
