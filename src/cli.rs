@@ -178,7 +178,8 @@ where
     I: IntoIterator,
     I::Item: Into<OsString>,
 {
-    let mut parser = lexopt::Parser::from_args(args);
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut parser = lexopt::Parser::from_args(args.clone());
     let mut word = next_word(&mut parser)?;
     // `clawgate gateway ...` keeps scripts written for `openclaw gateway`.
     if word.as_deref() == Some("gateway") {
@@ -191,7 +192,11 @@ where
     };
     let explicit = sub.map(Sub::name);
     let sub = sub.unwrap_or(Sub::Run);
-    match parse_flags(&mut parser, sub)? {
+    let parsed = parse_flags(&mut parser, sub).map_err(|e| match explicit {
+        None => command_after_options(e, &args),
+        Some(_) => e,
+    })?;
+    match parsed {
         Parsed::Help => Ok(Command::Help(help_text(explicit))),
         Parsed::Version => Ok(Command::Version),
         Parsed::Flags(raw) => validate(sub, *raw),
@@ -209,6 +214,31 @@ fn next_word(parser: &mut lexopt::Parser) -> Result<Option<String>, Error> {
             .map_err(|w| unknown_command(&w.to_string_lossy()))
     })
     .transpose()
+}
+
+/// `clawgate --dev status` runs `run` (an option first means the default
+/// command) and then meets `status` as a stray argument: say that the
+/// command goes first, with the line to type instead.
+fn command_after_options(e: Error, args: &[OsString]) -> Error {
+    let is_command = |a: &OsString| a.to_str().is_some_and(|a| Sub::from_name(a).is_some());
+    let Some(i) = args.iter().position(is_command) else {
+        return e;
+    };
+    let stray = format!("unexpected argument '{}' ", args[i].to_string_lossy());
+    if !e.to_string().starts_with(&stray) {
+        return e;
+    }
+    let mut line = vec![args[i].to_string_lossy()];
+    line.extend(
+        args.iter()
+            .enumerate()
+            .filter(|&(j, a)| j != i && !(j == 0 && a == "gateway"))
+            .map(|(_, a)| a.to_string_lossy()),
+    );
+    Error::usage(format!(
+        "{e} (options go after the command: 'clawgate {}')",
+        line.join(" ")
+    ))
 }
 
 fn unknown_command(name: &str) -> Error {

@@ -87,3 +87,13 @@ fn install_gives_one_port_range() {
         );
     }
 }
+
+#[test]
+fn options_before_the_command_get_the_line_meant() {
+    let out = lone(&["--dev", "status"]);
+    assert_exit(&out, 2);
+    assert_eq!(
+        text(&out.stderr),
+        "clawgate: unexpected argument 'status' for 'clawgate run' (options go after the command: 'clawgate status --dev')\n"
+    );
+}
