@@ -382,6 +382,44 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The login name of `uid` from the user database (getpwuid_r: /etc/passwd,
+/// or whatever NSS adds), for messages that name a user when `$USER` is
+/// unset; None when the uid has no entry.
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        let mut pwd = MaybeUninit::<libc::passwd>::uninit();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer refers to a live local: `pwd` is written by
+        // the call, `buf` (with its true length) holds the strings it
+        // points into, and `found` is set to `pwd` or left null.
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                pwd.as_mut_ptr(),
+                buf.as_mut_ptr().cast::<libc::c_char>(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || found.is_null() {
+            return None;
+        }
+        // SAFETY: on success `found` points at `pwd`, whose `pw_name` is a
+        // NUL-terminated string inside `buf`, alive until this returns.
+        let name = unsafe { std::ffi::CStr::from_ptr((*found).pw_name) };
+        return name
+            .to_str()
+            .ok()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+    }
+}
+
 /// Whether `fd` is a terminal (decides colour in log output).
 pub fn isatty(fd: i32) -> bool {
     // SAFETY: isatty only inspects the descriptor; an invalid one yields 0.
@@ -476,6 +514,11 @@ mod tests {
         drop(first);
         assert!(try_lock_exclusive(&second).expect("lock after release"));
         std::fs::remove_file(&path).expect("cleanup");
+    }
+
+    #[test]
+    fn uid_0_is_named_root() {
+        assert_eq!(user_name(0).as_deref(), Some("root"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use crate::util::{clawgate, run_with_timeout, text, TempDir};
+use crate::util::{clawgate, ok_stdout, run_with_timeout, text, ServiceHost, TempDir};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -96,4 +96,42 @@ fn options_before_the_command_get_the_line_meant() {
         text(&out.stderr),
         "clawgate: unexpected argument 'status' for 'clawgate run' (options go after the command: 'clawgate status --dev')\n"
     );
+}
+
+// ---- the service commands ----------------------------------------------------
+
+#[test]
+fn without_user_the_linger_warning_names_the_login_not_the_uid() {
+    let host = ServiceHost::systemd();
+    host.canned("loginctl.show-user", "Linger=no\n", "", 0);
+    let mut cmd = host.command(&["install", "--user"]);
+    cmd.env_remove("USER").env_remove("LOGNAME");
+    let out = run_with_timeout(cmd, Duration::from_secs(60));
+    ok_stdout(&out);
+    let id = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("id -un");
+    let name = text(&id.stdout).trim().to_string();
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("lingering is off for user '{name}'"))
+            && err.contains(&format!("'loginctl enable-linger {name}'")),
+        "{err}"
+    );
+    assert!(host
+        .take_calls()
+        .contains(&format!("loginctl show-user {name} --property=Linger")),);
+}
+
+#[test]
+fn under_clawgate_root_messages_name_the_prefixed_paths() {
+    let host = ServiceHost::new();
+    let out = host.run(&["install"]);
+    assert_exit(&out, 1);
+    let err = text(&out.stderr);
+    for path in ["/run/systemd/system", "/etc/openwrt_release"] {
+        let want = format!("'{}' is missing", host.at(path).display());
+        assert!(err.contains(&want), "want {want:?} in {err}");
+    }
 }
