@@ -28,7 +28,7 @@ use crate::error::Error;
 use auth::resolve_auth;
 pub use changes::{classify, Changes};
 pub use file::redact;
-use file::{in_file, FileSettings, GatewayMode, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
+use file::{in_file, FileSettings, GatewayMode, Reader, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
 pub use flags::{ws_host_port, ClientArgs, Location, RunArgs};
 use location::{config_path, read_token_file, var};
 pub use location::{
@@ -120,8 +120,13 @@ fn is_exposed(bind: BindMode, host: Option<IpAddr>) -> bool {
 /// The file, or `None` when there is none. A missing file is an error only
 /// when the user named it (flag or environment): a typo in `--config` must
 /// not quietly start an unconfigured gateway.
-fn load(path: &Path, explicit: bool) -> Result<Option<FileSettings>, Error> {
-    file::load(path, !explicit)
+fn load(
+    path: &Path,
+    explicit: bool,
+    env: Env,
+    reader: Reader,
+) -> Result<Option<FileSettings>, Error> {
+    file::load(path, !explicit, env, reader)
 }
 
 /// The start-up gate: a gateway starts only from a config that says it is a
@@ -186,7 +191,7 @@ pub fn resolve_run(args: &RunArgs, env: Env) -> Result<Settings, Error> {
     let loc = &args.location;
     let state_dir = state_dir(loc, env)?;
     let (config_path, explicit) = config_path(loc, env, &state_dir)?;
-    let file = load(&config_path, explicit)?;
+    let file = load(&config_path, explicit, env, Reader::Gateway)?;
     gate(args, &config_path, file.as_ref())?;
     let file = file.unwrap_or_default();
     let port = port(loc, env, file.port)?;
@@ -270,7 +275,7 @@ pub fn resolve_client(args: &ClientArgs, env: Env) -> Result<ClientTarget, Error
         target.url = url.clone();
         return Ok(target);
     }
-    let file = load(&target.config_path, explicit)?.unwrap_or_default();
+    let file = load(&target.config_path, explicit, env, Reader::Client)?.unwrap_or_default();
     let port = port(loc, env, file.port)?;
     target.url = format!("ws://{}", SocketAddr::new(client_host(&file), port));
     if given_by_user {

@@ -7,7 +7,9 @@
 use std::process::Output;
 use std::time::Duration;
 
-use crate::util::{clawgate, ok_stdout, run_with_timeout, text, ServiceHost, TempDir};
+use crate::util::{
+    clawgate, ok_stdout, run_with_timeout, text, Gateway, Opts, ServiceHost, TempDir,
+};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -134,4 +136,97 @@ fn under_clawgate_root_messages_name_the_prefixed_paths() {
         let want = format!("'{}' is missing", host.at(path).display());
         assert!(err.contains(&want), "want {want:?} in {err}");
     }
+}
+
+// ---- ${NAME} in the config ----------------------------------------------------
+
+const REF_TOKEN: &str = "3f9a1c7e5b2d4f6a8c0e2b4d6f8a0c2e";
+
+#[test]
+fn a_config_token_naming_a_variable_is_the_variables_value() {
+    let config = r#"{"gateway":{"mode":"local","auth":{"token":"${GW_TOKEN}"}},
+        "models":{"providers":{"p":{"baseUrl":"http://${GW_HOST}:1/v1","apiKey":"${GW_KEY}"}}}}"#;
+    let gw = Gateway::with(Opts {
+        config: Some(config),
+        env: &[
+            ("GW_TOKEN", REF_TOKEN),
+            ("GW_HOST", "models.lan"),
+            ("GW_KEY", "sk-secret-key"),
+        ],
+        ..Opts::default()
+    });
+    // The literal text is no credential; the value is.
+    let url = gw.url();
+    let out = lone(&["call", "health", "--url", &url, "--token", "${GW_TOKEN}"]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("token mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lone(&[
+        "call",
+        "config.get",
+        "--json",
+        "--url",
+        &url,
+        "--token",
+        REF_TOKEN,
+    ]);
+    assert_exit(&out, 0);
+    // config.get shows the file as written, secrets redacted, no value.
+    let shown = text(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&shown).expect("JSON");
+    assert_eq!(v["parsed"]["gateway"]["auth"]["token"], "__REDACTED__");
+    assert_eq!(
+        v["parsed"]["models"]["providers"]["p"]["baseUrl"],
+        "http://${GW_HOST}:1/v1"
+    );
+    for secret in [REF_TOKEN, "sk-secret-key", "models.lan"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
+
+#[test]
+fn a_config_naming_an_unset_variable_does_not_start() {
+    let home = TempDir::new();
+    let path = home.write(
+        "clawgate.json",
+        r#"{"gateway":{"mode":"local","auth":{"token":"${OPENCLAW_GATEWAY_TOKEN}"}}}"#,
+    );
+    let mut cmd = clawgate(home.path());
+    cmd.args(["run", "--port", "0", "--state-dir"])
+        .arg(home.path().join("state"))
+        .arg("--config")
+        .arg(&path);
+    let out = run_with_timeout(cmd, LIMIT);
+    assert_exit(&out, 78);
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "clawgate: {}: 'gateway.auth.token' uses ${{OPENCLAW_GATEWAY_TOKEN}}, which is not set\n",
+            path.display()
+        )
+    );
+    assert!(!home.path().join("state").exists());
+}
+
+#[test]
+fn a_wrong_type_in_the_config_is_worded_for_its_key() {
+    let home = TempDir::new();
+    let path = home.write(
+        "clawgate.json",
+        "{\"gateway\": {\"mode\": \"local\",\n  \"port\": \"x\"}}",
+    );
+    let mut cmd = clawgate(home.path());
+    cmd.args(["run", "--config"]).arg(&path);
+    let out = run_with_timeout(cmd, LIMIT);
+    assert_exit(&out, 78);
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "clawgate: {}:2:13: 'gateway.port' must be a port number from 1 to 65535\n",
+            path.display()
+        )
+    );
 }
