@@ -234,11 +234,28 @@ pub fn resolve_run(args: &RunArgs, env: Env) -> Result<Settings, Error> {
     })
 }
 
+/// What a config file that does not load means to a client command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenFile {
+    /// An error (exit 78), unless the command line and the environment
+    /// already say where to connect and with what: `--url`, or a port and
+    /// a credential. A gateway keeps serving after a bad edit, and this is
+    /// how to reach it then.
+    Fails,
+    /// Reported in `ClientTarget::config_error`; the rest is resolved
+    /// without the file (`status`, which must still show what it can).
+    Reported,
+}
+
 /// Resolves where a client command connects and with which credential.
 /// With `--url` only flags and environment apply: the user pointed at some
 /// other gateway, which must not be sent this host's secret. Reads at most
 /// the config file and the token file, as it runs on every `clawgate call`.
-pub fn resolve_client(args: &ClientArgs, env: Env) -> Result<ClientTarget, Error> {
+pub fn resolve_client(
+    args: &ClientArgs,
+    env: Env,
+    broken: BrokenFile,
+) -> Result<ClientTarget, Error> {
     let loc = &args.location;
     let state_dir = state_dir(loc, env)?;
     let (config_path, explicit) = config_path(loc, env, &state_dir)?;
@@ -249,6 +266,7 @@ pub fn resolve_client(args: &ClientArgs, env: Env) -> Result<ClientTarget, Error
         config_path,
         state_dir,
         secret_source: "none",
+        config_error: None,
     };
     let levels = [
         (
@@ -275,7 +293,20 @@ pub fn resolve_client(args: &ClientArgs, env: Env) -> Result<ClientTarget, Error
         target.url = url.clone();
         return Ok(target);
     }
-    let file = load(&target.config_path, explicit, env, Reader::Client)?.unwrap_or_default();
+    let file = match load(&target.config_path, explicit, env, Reader::Client) {
+        Ok(file) => file.unwrap_or_default(),
+        Err(e) => {
+            let known_port = loc.port.is_some()
+                || ["CLAWGATE_GATEWAY_PORT", "OPENCLAW_GATEWAY_PORT"]
+                    .iter()
+                    .any(|k| var(env, k).is_some());
+            if broken == BrokenFile::Fails && !(known_port && given_by_user) {
+                return Err(e);
+            }
+            target.config_error = Some(e.to_string());
+            FileSettings::default()
+        }
+    };
     let port = port(loc, env, file.port)?;
     target.url = format!("ws://{}", SocketAddr::new(client_host(&file), port));
     if given_by_user {

@@ -230,3 +230,72 @@ fn a_wrong_type_in_the_config_is_worded_for_its_key() {
         )
     );
 }
+
+// ---- a broken config while the gateway keeps serving ----------------------------
+
+#[test]
+fn a_broken_config_does_not_block_call_with_port_and_token_nor_status() {
+    let gw = Gateway::start();
+    let config = gw.home.path().join("clawgate.json");
+    std::fs::write(&config, "{\"gateway\": {\"mode\": \"local\",}}\n").expect("break it");
+    let (port, token) = (gw.port.to_string(), gw.token());
+    let client = |args: &[&str]| {
+        let mut cmd = clawgate(gw.home.path());
+        cmd.args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(&gw.state);
+        run_with_timeout(cmd, LIMIT)
+    };
+    let parse_error = format!("{}:1:30: trailing comma", config.display());
+
+    let out = client(&["call", "health", "--port", &port, "--token", &token]);
+    assert_exit(&out, 0);
+    // Without a credential the file is needed, and says why it fails.
+    let out = client(&["call", "health", "--port", &port]);
+    assert_exit(&out, 78);
+    assert!(
+        text(&out.stderr).contains(&parse_error),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = client(&["status", "--port", &port]);
+    assert_exit(&out, 0);
+    let report = text(&out.stdout);
+    assert!(
+        report.contains(&format!("does not load: {parse_error}")),
+        "{report}"
+    );
+    assert!(report.contains(" ok in "), "{report}");
+    let out = client(&["status", "--json", "--port", &port]);
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        v["config"]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(&parse_error)),
+        "{v}"
+    );
+    assert_eq!(v["probe"]["ok"], true, "{v}");
+}
+
+#[test]
+fn status_json_prints_json_even_when_nothing_resolves() {
+    let home = TempDir::new();
+    let mut cmd = clawgate(home.path());
+    cmd.env_remove("HOME")
+        .args(["status", "--json", "--no-probe"]);
+    let out = run_with_timeout(cmd, LIMIT);
+    assert_exit(&out, 78);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HOME")),
+        "{v}"
+    );
+    assert!(v["service"].is_object(), "{v}");
+}

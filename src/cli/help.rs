@@ -126,7 +126,8 @@ Shows the installed service as its manager sees it (enabled, active, PID,
 restarts), the config, state directory and address the client commands
 use, and connects to the gateway there. When the service runs but the
 gateway does not answer, the last warning or error of its log is shown.
-Exits 1 when the gateway does not answer.
+A config file that does not load is reported, and the gateway is probed
+all the same. Exits 1 when the gateway does not answer.
 
 Options:
       --no-probe        Do not connect: only show the service, the address

@@ -53,7 +53,7 @@ fn run(args: &RunArgs, vars: &[(&str, &str)]) -> Result<Settings, Error> {
 }
 
 fn client(args: &ClientArgs, vars: &[(&str, &str)]) -> Result<ClientTarget, Error> {
-    resolve_client(args, &env_of(vars))
+    resolve_client(args, &env_of(vars), BrokenFile::Fails)
 }
 
 /// Run args reading `config` with the state dir in `dir`.
@@ -1343,4 +1343,26 @@ fn a_client_without_the_gateways_secret_variable_falls_back() {
         msg.ends_with(": 'gateway.allowedHosts[0]' uses ${GW_HOST}, which is not set"),
         "{msg}"
     );
+}
+
+#[test]
+fn a_broken_file_stops_a_client_only_when_it_is_needed() {
+    let dir = TempDir::new();
+    dir.write("clawgate.json", "{\"gateway\": 1}");
+    dir.write(TOKEN_FILE, TOKEN);
+    let mut args = client_args(&dir);
+    assert!(config_err(client(&args, &[])).contains(":1:"));
+    args.location.port = Some(18800);
+    assert!(config_err(client(&args, &[])).contains(":1:"));
+    args.token = Some("t".into());
+    let t = client(&args, &[]).expect("port and token suffice");
+    assert_eq!(t.url, "ws://127.0.0.1:18800");
+    assert!(t.config_error.is_some_and(|e| e.contains(":1:")));
+    // `status` resolves what it can: the default port, the token file.
+    let t = resolve_client(&client_args(&dir), &env_of(&[]), BrokenFile::Reported).unwrap();
+    assert_eq!(
+        (t.url.as_str(), t.token.as_deref(), t.secret_source),
+        ("ws://127.0.0.1:18789", Some(TOKEN), "token file")
+    );
+    assert!(t.config_error.is_some());
 }
