@@ -55,16 +55,19 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         keep_files: 2,
     })?;
     if settings.force && settings.port != 0 {
-        let report = procnet::free_port(settings.port)?;
+        let port = settings.port;
+        let report = procnet::free_port(port)?;
+        // The wording scripts match: one line per process, one for the wait.
         for (pid, name) in &report.killed {
-            let how = if report.escalated {
-                "SIGKILL"
-            } else {
-                "SIGTERM"
-            };
+            announce(&format!("force: killed pid {pid} ({name}) on port {port}"));
+        }
+        for pid in &report.sigkilled {
+            announce(&format!("force: pid {pid} outlived SIGTERM: sent SIGKILL"));
+        }
+        if !report.killed.is_empty() {
             announce(&format!(
-                "force: stopped PID {pid} ({name}) listening on port {} ({how}, waited {} ms)",
-                settings.port, report.waited_ms
+                "force: waited {}ms for port {port} to free",
+                report.waited_ms
             ));
         }
     }
