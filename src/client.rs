@@ -165,11 +165,14 @@ pub fn probe(args: &ClientArgs) -> Result<Output, Error> {
     let mut session = match open(&target, args, &hello) {
         Ok(s) => s,
         Err(f) => {
-            let report = json!({"ok": false, "url": target.url, "error": f.json()["error"]});
+            let report = json!({
+                "ok": false, "reachable": f.reachable(), "url": target.url,
+                "error": f.json()["error"],
+            });
             let text = if args.json {
                 pretty(&report)
             } else {
-                format!("Gateway probe: {} unreachable: {}", target.url, f.message())
+                format!("Gateway probe: {} {}", target.url, f.describe())
             };
             return Ok(Output::new(text, 1));
         }
@@ -191,7 +194,8 @@ pub fn probe(args: &ClientArgs) -> Result<Output, Error> {
     let proto = session.hello["protocol"].clone();
     session.close();
     let report = json!({
-        "ok": all_ok, "url": target.url, "connectMs": (connect_ms * 10.0).round() / 10.0,
+        "ok": all_ok, "reachable": true, "url": target.url,
+        "connectMs": (connect_ms * 10.0).round() / 10.0,
         "protocol": proto, "server": server, "calls": calls,
     });
     let text = if args.json {

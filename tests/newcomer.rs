@@ -299,3 +299,56 @@ fn status_json_prints_json_even_when_nothing_resolves() {
     );
     assert!(v["service"].is_object(), "{v}");
 }
+
+// ---- the words scripts match ----------------------------------------------------
+
+#[test]
+fn a_refused_credential_is_reachable_auth_refused_not_unreachable() {
+    let gw = Gateway::start();
+    let url = gw.url();
+    let wrong = ["--url", url.as_str(), "--token", "wrong"];
+    let refused = "reachable, auth refused: unauthorized: gateway token mismatch";
+
+    let out = lone(&[&["status"][..], &wrong].concat());
+    assert_exit(&out, 1);
+    let report = text(&out.stdout);
+    assert!(report.contains(&format!("{url} {refused}")), "{report}");
+    let out = lone(&[&["status", "--json"][..], &wrong].concat());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (&v["probe"]["reachable"], &v["probe"]["ok"]),
+        (&true.into(), &false.into()),
+        "{v}"
+    );
+
+    let out = lone(&[&["probe"][..], &wrong].concat());
+    assert_exit(&out, 1);
+    let report = text(&out.stdout);
+    assert!(
+        report.starts_with(&format!("Gateway probe: {url} {refused}")),
+        "{report}"
+    );
+    let out = lone(&[&["probe", "--json"][..], &wrong].concat());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (&v["reachable"], &v["ok"]),
+        (&true.into(), &false.into()),
+        "{v}"
+    );
+
+    // Nobody there: unreachable, and JSON says so.
+    drop(gw);
+    let out = lone(&[&["probe", "--json"][..], &wrong].concat());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (&v["reachable"], &v["ok"]),
+        (&false.into(), &false.into()),
+        "{v}"
+    );
+    let out = lone(&[&["status"][..], &wrong].concat());
+    assert!(
+        text(&out.stdout).contains(&format!("{url} unreachable: ")),
+        "{}",
+        text(&out.stdout)
+    );
+}

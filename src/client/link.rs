@@ -17,16 +17,31 @@ use crate::sys;
 
 /// An answer from the gateway that is not a success.
 pub(super) enum Failure {
-    /// The gateway answered with an error object.
+    /// The gateway answered a request with an error object.
     Remote(Value),
+    /// The gateway answered the WebSocket upgrade, then refused `connect`
+    /// (usually the credential): it is there, unlike with `Other`.
+    Refused(Value),
     /// Anything else: unreachable, closed, timed out.
     Other(String),
 }
 
 impl Failure {
+    /// Whether the gateway was reached: it answered the upgrade.
+    pub(super) fn reachable(&self) -> bool {
+        !matches!(self, Failure::Other(_))
+    }
+
+    /// How `status` and `probe` describe a failed connection: "reachable,
+    /// auth refused: <message>" when the gateway refused the credential,
+    /// "unreachable: <message>" when it was not reached at all.
+    pub(super) fn describe(&self) -> String {
+        describe(self.reachable(), &self.json()["error"])
+    }
+
     pub(super) fn message(&self) -> String {
         match self {
-            Failure::Remote(e) => format!(
+            Failure::Remote(e) | Failure::Refused(e) => format!(
                 "{} ({})",
                 e["message"].as_str().unwrap_or("error"),
                 e["code"].as_str().unwrap_or("UNKNOWN")
@@ -37,12 +52,27 @@ impl Failure {
 
     pub(super) fn json(&self) -> Value {
         match self {
-            Failure::Remote(e) => json!({"ok": false, "error": e}),
+            Failure::Remote(e) | Failure::Refused(e) => json!({"ok": false, "error": e}),
             Failure::Other(m) => {
                 json!({"ok": false, "error": {"code": "CLIENT_ERROR", "message": m}})
             }
         }
     }
+}
+
+/// A failed connection in words, from the `error` object of its JSON
+/// form and whether the gateway answered the upgrade (see
+/// `Failure::describe`).
+pub(super) fn describe(reachable: bool, error: &Value) -> String {
+    let msg = error["message"].as_str().unwrap_or("error");
+    if !reachable {
+        return format!("unreachable: {msg}");
+    }
+    let what = match error["details"]["code"].as_str() {
+        Some(code) if code.starts_with("AUTH_") => "auth",
+        _ => "connect",
+    };
+    format!("reachable, {what} refused: {msg}")
 }
 
 /// How the client introduces itself in `connect`.
@@ -136,7 +166,12 @@ pub(super) fn open(
         "caps": [],
         "auth": auth,
     });
-    s.hello = s.request("connect", Some(&params), false)?;
+    s.hello = s
+        .request("connect", Some(&params), false)
+        .map_err(|f| match f {
+            Failure::Remote(e) => Failure::Refused(e),
+            other => other,
+        })?;
     Ok(s)
 }
 

@@ -70,7 +70,9 @@ pub fn logs(
                 more = p["truncated"] == true;
                 emit(&p, c.json, false, out, note);
             }
-            Err(f @ Failure::Remote(_)) => return Err(Error::runtime(explain(&f))),
+            Err(f @ (Failure::Remote(_) | Failure::Refused(_))) => {
+                return Err(Error::runtime(explain(&f)))
+            }
             Err(Failure::Other(why)) => {
                 note(&format!(
                     "lost the gateway ({why}); reconnecting every second"

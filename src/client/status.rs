@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::link::describe;
 use super::{env, open, pretty, resolve_with, Hello};
 use crate::cli::StatusArgs;
 use crate::config::{BrokenFile, ClientArgs, ClientTarget};
@@ -85,9 +86,9 @@ pub fn status(args: &StatusArgs) -> Result<Output, Error> {
             human_duration(p["uptimeMs"].as_u64().unwrap_or(0))
         ),
         Some(p) => format!(
-            "  probe:     {} unreachable: {}",
+            "  probe:     {} {}",
             target.url,
-            p["error"]["message"].as_str().unwrap_or("?")
+            describe(p["reachable"] == true, &p["error"])
         ),
     };
     if let Some(line) = service["lastError"]["line"].as_str() {
@@ -197,6 +198,7 @@ fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
             s.close();
             json!({
                 "ok": true,
+                "reachable": true,
                 "connectMs": (ms * 10.0).round() / 10.0,
                 "protocol": h["protocol"],
                 "server": h["server"],
@@ -207,6 +209,7 @@ fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
         }
         Err(f) => {
             let mut v = f.json();
+            v["reachable"] = json!(f.reachable());
             v["url"] = json!(target.url);
             v
         }
