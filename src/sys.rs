@@ -382,6 +382,20 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Waits up to `timeout_ms` for whoever reads `fd` (a pipe or socket this
+/// process writes to) to go away, and says whether it did. Polling for no
+/// events sees only what the kernel always reports: POLLERR on the write
+/// end of a pipe whose reader closed it, POLLHUP on a socket, POLLNVAL on
+/// a descriptor that is not open. A terminal or a file never wakes it, so
+/// for them this is a plain sleep.
+pub fn wait_reader_gone(fd: RawFd, timeout_ms: i32) -> bool {
+    let mut fds = [PollFd::new(fd, 0)];
+    match poll(&mut fds, timeout_ms) {
+        Ok(n) if n > 0 => fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0,
+        _ => false,
+    }
+}
+
 /// The login name of `uid` from the user database (getpwuid_r: /etc/passwd,
 /// or whatever NSS adds), for messages that name a user when `$USER` is
 /// unset; None when the uid has no entry.
@@ -514,6 +528,20 @@ mod tests {
         drop(first);
         assert!(try_lock_exclusive(&second).expect("lock after release"));
         std::fs::remove_file(&path).expect("cleanup");
+    }
+
+    #[test]
+    fn a_pipe_whose_reader_closed_is_seen_at_once() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both are fresh descriptors that nothing else owns.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        assert!(!wait_reader_gone(write.as_raw_fd(), 10));
+        drop(read);
+        let t = Instant::now();
+        assert!(wait_reader_gone(write.as_raw_fd(), 5000));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! gateway, each start-up line printed once, the wording scripts match,
 //! and `logs --follow` ending with its reader.
 
-use std::process::Output;
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::util::{
     clawgate, ok_stdout, run_with_timeout, text, Gateway, Opts, ServiceHost, TempDir,
@@ -351,4 +352,43 @@ fn a_refused_credential_is_reachable_auth_refused_not_unreachable() {
         "{}",
         text(&out.stdout)
     );
+}
+
+// ---- logs --follow | head -1 ----------------------------------------------------
+
+#[test]
+fn logs_follow_ends_when_its_reader_does() {
+    let gw = Gateway::with_config(r#"{"gateway":{"mode":"local"},"logging":{"file":true}}"#);
+    let mut cmd = clawgate(gw.home.path());
+    cmd.args(["logs", "--follow", "--limit", "1", "--state-dir"])
+        .arg(&gw.state)
+        .args(["--port", &gw.port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn logs --follow");
+    // `head -1`: read one line, then close the pipe.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = stdout.read_line(&mut first);
+        let _ = tx.send(first);
+        // `stdout` is dropped here: the reader is gone.
+    });
+    let first = rx.recv_timeout(LIMIT).expect("a first line");
+    assert!(!first.is_empty());
+    let closed = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
+        }
+        if closed.elapsed() > Duration::from_secs(3) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let status = status.expect("logs --follow still running 3 s after its reader left");
+    assert_eq!(status.code(), Some(0));
 }

@@ -157,7 +157,8 @@ one line of JSON.
 
 Options:
       --follow          Keep printing new lines (checking every second)
-                        until interrupted; survives rotation and restarts
+                        until interrupted or the reader goes away (| head);
+                        survives rotation and restarts
       --limit N         Start with the last N lines (default 200, at most
                         5000)
 ";
