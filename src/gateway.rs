@@ -1,10 +1,13 @@
 //! `clawgate run`: start-up, the accept loop, the ticker and signals.
 //!
 //! Start-up does everything that can fail before the first connection is
-//! accepted (configuration, state directory, single-instance lock, secret,
-//! binding), so a broken setup exits at once with the right status. After
-//! that, one accept loop per listener hands each socket to its own thread,
-//! with the connection cap checked before the thread is spawned.
+//! accepted (configuration, single-instance lock, `--force`, binding,
+//! state directory, secret), so a broken setup exits at once with the
+//! right status; and it does everything that can fail without writing
+//! before anything is written (see `startup`), so a start that fails
+//! leaves the state directory as it found it. After that, one accept loop
+//! per listener hands each socket to its own thread, with the connection
+//! cap checked before the thread is spawned.
 
 mod accept;
 mod notify;
@@ -18,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::{self, Thread};
 
-use crate::config::{self, RunArgs};
+use crate::config::{self, RunArgs, Settings};
 use crate::error::Error;
 use crate::logging;
 use crate::state::Shared;
@@ -27,7 +30,7 @@ use accept::accept_loop;
 use notify::Notifier;
 use reload::Reloader;
 use signals::HANDLED_SIGNALS;
-use startup::{bind, lock_instance, prepare_state_dir, resolve_secret};
+use startup::{bind, reset_state, resolve_secret, Instance};
 use ticker::{tick_loop, watchdog_loop};
 
 /// Runs the gateway until a signal stops the process. `announce` prints
@@ -42,7 +45,17 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     let settings = config::resolve_run(args, &env)?;
     let notifier = Arc::new(Notifier::from_env(&env));
     let reloader = Arc::new(Reloader::new(args, &settings, notifier.clone()));
-    prepare_state_dir(&settings)?;
+    let mut say = Announcer::new(announce);
+
+    // Nothing is written until the lock is ours and the port is bound.
+    let mut instance = Instance::take(&settings, &mut || force(&settings, &mut say))?;
+    let (listeners, bind_warning) = bind(&settings)?;
+
+    // From here on, writes: the lock (and the state directory) first.
+    instance.claim(&settings)?;
+    if settings.reset && reset_state(&settings) {
+        say.line("dev state reset");
+    }
     let log_file = settings
         .log
         .file
@@ -54,32 +67,16 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         max_file_bytes: 1024 * 1024,
         keep_files: 2,
     })?;
-    if settings.force && settings.port != 0 {
-        let port = settings.port;
-        let report = procnet::free_port(port)?;
-        // The wording scripts match: one line per process, one for the wait.
-        for (pid, name) in &report.killed {
-            announce(&format!("force: killed pid {pid} ({name}) on port {port}"));
-        }
-        for pid in &report.sigkilled {
-            announce(&format!("force: pid {pid} outlived SIGTERM: sent SIGKILL"));
-        }
-        if !report.killed.is_empty() {
-            announce(&format!(
-                "force: waited {}ms for port {port} to free",
-                report.waited_ms
-            ));
-        }
+    if let Some(w) = bind_warning {
+        log::warn!("{w}");
     }
-    let _lock = lock_instance(&settings)?;
     if settings.dev {
-        announce(&format!(
+        say.line(&format!(
             "dev gateway: state in '{}'",
             settings.state_dir.display()
         ));
     }
-    let secret = resolve_secret(&settings, announce)?;
-    let listeners = bind(&settings)?;
+    let secret = resolve_secret(&settings, &mut |line| say.line(line))?;
     let listen: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -107,7 +104,7 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     }
     let pid = std::process::id();
     for addr in &listen {
-        announce(&format!("listening on ws://{addr} (PID {pid})"));
+        say.line(&format!("listening on ws://{addr} (PID {pid})"));
         log::info!("listening on ws://{addr} (PID {pid})");
     }
     // The listeners are bound and will be accepted on below: from the
@@ -126,6 +123,44 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     }
     accept_loop(&shared, &first);
     Ok(())
+}
+
+/// `--force`: stops whatever listens on the port, and says so in the
+/// words scripts match: one line per process, one for the wait.
+fn force(s: &Settings, say: &mut Announcer) -> Result<(), Error> {
+    let port = s.port;
+    if port == 0 {
+        return Ok(());
+    }
+    let report = procnet::free_port(port)?;
+    for (pid, name) in &report.killed {
+        say.line(&format!("force: killed pid {pid} ({name}) on port {port}"));
+    }
+    for pid in &report.sigkilled {
+        say.line(&format!("force: pid {pid} outlived SIGTERM: sent SIGKILL"));
+    }
+    if !report.killed.is_empty() {
+        say.line(&format!(
+            "force: waited {}ms for port {port} to free",
+            report.waited_ms
+        ));
+    }
+    Ok(())
+}
+
+/// The start-up lines, for whoever started the gateway.
+struct Announcer<'a> {
+    print: &'a mut dyn FnMut(&str),
+}
+
+impl<'a> Announcer<'a> {
+    fn new(print: &'a mut dyn FnMut(&str)) -> Announcer<'a> {
+        Announcer { print }
+    }
+
+    fn line(&mut self, line: &str) {
+        (self.print)(line);
+    }
 }
 
 /// glibc keeps a cache of freed blocks in every thread (tcache). With a

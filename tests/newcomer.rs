@@ -9,7 +9,8 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    clawgate, ok_stdout, run_with_timeout, text, Gateway, Opts, ServiceHost, TempDir,
+    clawgate, connect_params, ok_stdout, run_with_timeout, spawn_listening, text, Gateway,
+    Listening, Opts, ServiceHost, TempDir, Ws,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -391,4 +392,104 @@ fn logs_follow_ends_when_its_reader_does() {
     };
     let status = status.expect("logs --follow still running 3 s after its reader left");
     assert_eq!(status.code(), Some(0));
+}
+
+// ---- start-up: nothing written before the lock and the bind ---------------------
+
+/// `clawgate --dev ARGS --port 0` in `home`, started and listening.
+fn dev_gateway(home: &TempDir, args: &[&str]) -> Result<Listening, String> {
+    let mut cmd = clawgate(home.path());
+    cmd.arg("--dev").args(args).args(["--port", "0"]);
+    spawn_listening(&mut cmd)
+}
+
+#[test]
+fn reset_of_a_running_dev_gateway_fails_and_deletes_nothing() {
+    let home = TempDir::new();
+    let state = home.path().join(".clawgate-dev");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("clawgate.json"),
+        r#"{"gateway":{"mode":"local"}}"#,
+    )
+    .unwrap();
+    let (mut child, port, _, _) = dev_gateway(&home, &[]).expect("dev gateway starts");
+    let token = std::fs::read_to_string(state.join("gateway.token")).expect("token");
+    let lock = std::fs::read_to_string(state.join("gateway.lock")).expect("lock");
+
+    let mut cmd = clawgate(home.path());
+    cmd.args(["--dev", "--reset", "--port", "0"]);
+    let out = run_with_timeout(cmd, LIMIT);
+    assert_exit(&out, 1);
+    assert_eq!(
+        text(&out.stderr),
+        format!("clawgate: gateway already running (PID {})\n", child.id())
+    );
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+    assert_eq!(
+        std::fs::read_to_string(state.join("gateway.token")).unwrap(),
+        token
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.join("gateway.lock")).unwrap(),
+        lock
+    );
+    assert!(state.join("clawgate.json").exists());
+    // The first gateway still serves, with the token it had.
+    let mut ws = Ws::connect(port, &[]);
+    ws.handshake(connect_params(
+        token.trim(),
+        3,
+        4,
+        "cli",
+        &["operator.read"],
+    ));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Stopped, the reset happens, and says so once.
+    let (mut child, _, stdout, _) = dev_gateway(&home, &["--reset"]).expect("starts");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        stdout.iter().filter(|l| *l == "dev state reset").count(),
+        1,
+        "{stdout:?}"
+    );
+    let new = std::fs::read_to_string(state.join("gateway.token")).unwrap();
+    assert_ne!(new, token);
+    assert!(!state.join("clawgate.json").exists());
+}
+
+#[test]
+fn a_start_that_fails_on_a_busy_port_writes_nothing() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().unwrap().port().to_string();
+    let home = TempDir::new();
+    let mut cmd = clawgate(home.path());
+    cmd.args(["run", "--allow-unconfigured", "--port", &port]);
+    let out = run_with_timeout(cmd, LIMIT);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains(&format!("port {port} is already in use")));
+    assert!(
+        !home.path().join(".clawgate").exists(),
+        "the state directory was created"
+    );
+    // A dev state that exists is left exactly as it was, --reset or not.
+    let state = home.path().join(".clawgate-dev");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("gateway.token"), "keep\n").unwrap();
+    let mut cmd = clawgate(home.path());
+    cmd.args(["--dev", "--reset", "--port", &port]);
+    let out = run_with_timeout(cmd, LIMIT);
+    assert_exit(&out, 1);
+    let left: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["gateway.token"]);
+    assert_eq!(
+        std::fs::read_to_string(state.join("gateway.token")).unwrap(),
+        "keep\n"
+    );
 }
