@@ -63,10 +63,12 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     logging::init(logging::LogConfig {
         level: settings.log.level,
         json: settings.log.json,
+        announce_on_stderr: say.via_log,
         file: log_file.clone(),
         max_file_bytes: 1024 * 1024,
         keep_files: 2,
     })?;
+    say.logger_ready();
     if let Some(w) = bind_warning {
         log::warn!("{w}");
     }
@@ -105,7 +107,6 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     let pid = std::process::id();
     for addr in &listen {
         say.line(&format!("listening on ws://{addr} (PID {pid})"));
-        log::info!("listening on ws://{addr} (PID {pid})");
     }
     // The listeners are bound and will be accepted on below: from the
     // manager's point of view the service is up.
@@ -148,18 +149,48 @@ fn force(s: &Settings, say: &mut Announcer) -> Result<(), Error> {
     Ok(())
 }
 
-/// The start-up lines, for whoever started the gateway.
+/// The start-up lines, each printed once where its reader is. The rule:
+/// whoever started the gateway gets them on stdout, plain; they are not
+/// logged on stderr as well, since a terminal (or a supervisor that keeps
+/// both streams) would then show each twice. When stdout is the journal
+/// (a systemd service) they are logged instead, at info, so the journal
+/// has each once and with its priority. The log file always has them
+/// (`clawgate logs`); lines said before the logger exists (the bind comes
+/// first, and the log file is a write) reach it once it does.
 struct Announcer<'a> {
     print: &'a mut dyn FnMut(&str),
+    /// stdout is the journal: log instead of print.
+    via_log: bool,
+    logging: bool,
+    early: Vec<String>,
 }
 
 impl<'a> Announcer<'a> {
     fn new(print: &'a mut dyn FnMut(&str)) -> Announcer<'a> {
-        Announcer { print }
+        Announcer {
+            print,
+            via_log: logging::stdout_is_journal(),
+            logging: false,
+            early: Vec::new(),
+        }
     }
 
     fn line(&mut self, line: &str) {
-        (self.print)(line);
+        if !self.via_log {
+            (self.print)(line);
+        }
+        if self.logging {
+            log::info!(target: logging::ANNOUNCE, "{line}");
+        } else {
+            self.early.push(line.to_string());
+        }
+    }
+
+    fn logger_ready(&mut self) {
+        self.logging = true;
+        for line in std::mem::take(&mut self.early) {
+            log::info!(target: logging::ANNOUNCE, "{line}");
+        }
     }
 }
 

@@ -47,7 +47,7 @@ fn dispatch() -> Result<i32, Error> {
         Command::Version => return Ok(out(&format!("clawgate {VERSION}"), true)),
         Command::Run(args) => {
             // Not `out`: a gateway must keep serving when whoever started
-            // it closed its stdout; the lines are in the log as well.
+            // it closed its stdout; the log file has the lines as well.
             gateway::run(&args, &mut |line| {
                 let _ = writeln!(io::stdout().lock(), "{line}");
             })?;

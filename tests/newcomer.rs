@@ -493,3 +493,77 @@ fn a_start_that_fails_on_a_busy_port_writes_nothing() {
         "keep\n"
     );
 }
+
+// ---- start-up lines, once each ------------------------------------------------------
+
+#[test]
+fn start_up_lines_go_to_stdout_and_are_not_logged_again_on_stderr() {
+    let mut gw = Gateway::with_config(r#"{"gateway":{"mode":"local"},"logging":{"file":true}}"#);
+    assert!(gw
+        .stdout
+        .iter()
+        .any(|l| l.starts_with("listening on ws://127.0.0.1:")));
+    // Everything the gateway wrote on stderr by the time it is stopped.
+    gw.signal("TERM");
+    gw.wait_exit(LIMIT).expect("stopped");
+    // The reader thread delivers what the pipe held.
+    std::thread::sleep(Duration::from_millis(200));
+    let stderr = gw.stderr_lines();
+    assert!(
+        !stderr
+            .iter()
+            .any(|l| l.contains("listening on") || l.contains("auth token")),
+        "{stderr:?}"
+    );
+    // The log file has them, for `clawgate logs`.
+    let log = std::fs::read_to_string(gw.state.join("logs/clawgate.log")).expect("log file");
+    assert!(log.contains("INFO listening on ws://127.0.0.1:"), "{log}");
+}
+
+#[test]
+fn under_the_journal_each_start_up_line_appears_once_with_its_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let home = TempDir::new();
+    // stdout and stderr both to one file, which JOURNAL_STREAM names: what
+    // systemd does with its journal stream.
+    let out_path = home.path().join("journal");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let meta = out.metadata().unwrap();
+    let mut cmd = clawgate(home.path());
+    cmd.args(["run", "--allow-unconfigured", "--port", "0"])
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = Instant::now() + LIMIT;
+    let text = loop {
+        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        if text.contains("listening on ws://127.0.0.1") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Give a duplicate time to show up before looking.
+    std::thread::sleep(Duration::from_millis(200));
+    let text = std::fs::read_to_string(&out_path).unwrap_or(text);
+    let _ = child.kill();
+    let _ = child.wait();
+    let listening: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("listening on"))
+        .collect();
+    // One per address (127.0.0.1 and ::1), each once, as a journal record.
+    assert!(!listening.is_empty(), "{text}");
+    assert!(
+        listening
+            .iter()
+            .all(|l| l.starts_with("<6>INFO listening on ws://")),
+        "{text}"
+    );
+    let v4: Vec<&&str> = listening
+        .iter()
+        .filter(|l| l.contains("127.0.0.1"))
+        .collect();
+    assert_eq!(v4.len(), 1, "{text}");
+    assert_eq!(text.matches("auth token generated").count(), 1, "{text}");
+}
