@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use super::text::{path_at, raw_offset, Edit, Span};
-use super::{AuthModeFile, BindFile, LevelFile, ModeFile, ReloadModeFile, ScopeFile};
 use crate::error::Error;
 
 /// `PATH:LINE:COL: message`, the form editors jump to. serde_json appends
@@ -59,7 +58,7 @@ fn for_key(key: &str, msg: &str) -> String {
     // serde_json's word for a number or an object where a word belongs.
     if msg == "expected value" {
         if let Some((_, words)) = ENUMS.iter().find(|(k, _)| *k == key) {
-            return format!("'{key}' must be {}", words());
+            return must(words);
         }
     }
     if msg == "invalid IP address syntax" {
@@ -97,24 +96,53 @@ fn variants(msg: &str) -> Option<String> {
     }
 }
 
-/// The words of an enum of the file, as serde lists them for a word it
-/// does not know.
-fn words<T: serde::de::DeserializeOwned>() -> String {
-    match serde_json::from_str::<T>("\"\"") {
-        Err(e) => variants(&e.to_string()).unwrap_or_default(),
-        Ok(_) => String::new(),
+/// The keys that take a word, with the words, for the error serde gives
+/// a number or an object there (which does not list them). Written out
+/// rather than asked of serde at run time, which would link a parser per
+/// enum; a test holds them to the enums.
+const ENUMS: [(&str, &str); 6] = [
+    ("gateway.mode", r#""local" or "remote""#),
+    (
+        "gateway.bind",
+        r#""loopback", "lan", "tailnet", "auto" or "custom""#,
+    ),
+    ("gateway.auth.mode", r#""token", "password" or "none""#),
+    (
+        "gateway.reload.mode",
+        r#""off", "hot", "restart" or "hybrid""#,
+    ),
+    (
+        "logging.level",
+        r#""error", "warn", "info", "debug" or "trace""#,
+    ),
+    ("session.scope", r#""per-sender" or "global""#),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::file::{
+        AuthModeFile, BindFile, LevelFile, ModeFile, ReloadModeFile, ScopeFile,
+    };
+
+    /// The words as serde lists them for a word it does not know.
+    fn words<T: serde::de::DeserializeOwned>() -> String {
+        let e = serde_json::from_str::<T>("\"\"").err().expect("not a word");
+        variants(&e.to_string()).expect("a list")
+    }
+
+    #[test]
+    fn the_words_are_the_enums_own() {
+        let want = [
+            words::<ModeFile>(),
+            words::<BindFile>(),
+            words::<AuthModeFile>(),
+            words::<ReloadModeFile>(),
+            words::<LevelFile>(),
+            words::<ScopeFile>(),
+        ];
+        for ((key, listed), want) in ENUMS.iter().zip(want) {
+            assert_eq!(*listed, want, "{key}");
+        }
     }
 }
-
-/// The keys that take a word, for the error serde gives a number or an
-/// object there (which does not list the words).
-type Words = fn() -> String;
-
-const ENUMS: [(&str, Words); 6] = [
-    ("gateway.mode", words::<ModeFile>),
-    ("gateway.bind", words::<BindFile>),
-    ("gateway.auth.mode", words::<AuthModeFile>),
-    ("gateway.reload.mode", words::<ReloadModeFile>),
-    ("logging.level", words::<LevelFile>),
-    ("session.scope", words::<ScopeFile>),
-];
