@@ -198,7 +198,9 @@ impl<'a> Announcer<'a> {
 /// thread per connection that is about 10 KiB per idle client that no other
 /// thread can reuse: a third of a client's cost. Only a tunable read at
 /// exec turns it off, so the gateway re-executes itself once with it set
-/// (same PID, about a millisecond), before any thread exists. Setting
+/// (same PID), before any thread exists. That is one more exec and
+/// dynamic load: 1 to 2 ms on a small VM, about half of exec-to-listen,
+/// paid on every start, first or repeated. Setting
 /// `glibc.malloc.tcache_count` yourself in GLIBC_TUNABLES wins; if the
 /// re-exec fails, the gateway simply runs with the cache.
 #[cfg(target_env = "gnu")]
