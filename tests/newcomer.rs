@@ -5,7 +5,7 @@
 //! and `logs --follow` ending with its reader.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{
@@ -366,9 +366,9 @@ fn logs_follow_ends_when_its_reader_does() {
         .args(["--port", &gw.port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("spawn logs --follow");
+    let mut child = Killed(cmd.spawn().expect("spawn logs --follow"));
     // `head -1`: read one line, then close the pipe.
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
     let mut first = String::new();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -380,12 +380,10 @@ fn logs_follow_ends_when_its_reader_does() {
     assert!(!first.is_empty());
     let closed = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
             break Some(status);
         }
         if closed.elapsed() > Duration::from_secs(3) {
-            let _ = child.kill();
-            let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -396,11 +394,23 @@ fn logs_follow_ends_when_its_reader_does() {
 
 // ---- start-up: nothing written before the lock and the bind ---------------------
 
-/// `clawgate --dev ARGS --port 0` in `home`, started and listening.
-fn dev_gateway(home: &TempDir, args: &[&str]) -> Result<Listening, String> {
+/// A gateway process, killed and reaped when the test ends, passed or not.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `clawgate --dev ARGS --port 0` in `home`, started and listening: the
+/// process, its port and its stdout so far.
+fn dev_gateway(home: &TempDir, args: &[&str]) -> Result<(Killed, u16, Vec<String>), String> {
     let mut cmd = clawgate(home.path());
     cmd.arg("--dev").args(args).args(["--port", "0"]);
-    spawn_listening(&mut cmd)
+    let (child, port, stdout, _): Listening = spawn_listening(&mut cmd)?;
+    Ok((Killed(child), port, stdout))
 }
 
 #[test]
@@ -413,7 +423,7 @@ fn reset_of_a_running_dev_gateway_fails_and_deletes_nothing() {
         r#"{"gateway":{"mode":"local"}}"#,
     )
     .unwrap();
-    let (mut child, port, _, _) = dev_gateway(&home, &[]).expect("dev gateway starts");
+    let (first, port, _) = dev_gateway(&home, &[]).expect("dev gateway starts");
     let token = std::fs::read_to_string(state.join("gateway.token")).expect("token");
     let lock = std::fs::read_to_string(state.join("gateway.lock")).expect("lock");
 
@@ -423,7 +433,7 @@ fn reset_of_a_running_dev_gateway_fails_and_deletes_nothing() {
     assert_exit(&out, 1);
     assert_eq!(
         text(&out.stderr),
-        format!("clawgate: gateway already running (PID {})\n", child.id())
+        format!("clawgate: gateway already running (PID {})\n", first.0.id())
     );
     assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
     assert_eq!(
@@ -444,13 +454,11 @@ fn reset_of_a_running_dev_gateway_fails_and_deletes_nothing() {
         "cli",
         &["operator.read"],
     ));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(first);
 
     // Stopped, the reset happens, and says so once.
-    let (mut child, _, stdout, _) = dev_gateway(&home, &["--reset"]).expect("starts");
-    let _ = child.kill();
-    let _ = child.wait();
+    let (again, _, stdout) = dev_gateway(&home, &["--reset"]).expect("starts");
+    drop(again);
     assert_eq!(
         stdout.iter().filter(|l| *l == "dev state reset").count(),
         1,
@@ -534,7 +542,7 @@ fn under_the_journal_each_start_up_line_appears_once_with_its_priority() {
         .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
         .stdout(out.try_clone().unwrap())
         .stderr(out);
-    let mut child = cmd.spawn().expect("spawn");
+    let child = Killed(cmd.spawn().expect("spawn"));
     let deadline = Instant::now() + LIMIT;
     let text = loop {
         let text = std::fs::read_to_string(&out_path).unwrap_or_default();
@@ -546,8 +554,7 @@ fn under_the_journal_each_start_up_line_appears_once_with_its_priority() {
     // Give a duplicate time to show up before looking.
     std::thread::sleep(Duration::from_millis(200));
     let text = std::fs::read_to_string(&out_path).unwrap_or(text);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let listening: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("listening on"))
