@@ -1,7 +1,7 @@
 //! `cargo bench --bench gateway [-- OPTIONS]`: measures the release
-//! clawgate against its targets (size, startup, memory per client,
-//! handshake rate, `health` latency and throughput, fan-out, whole-process
-//! `clawgate call`) and prints one table.
+//! clawgate against its targets (size, a first and a repeated startup,
+//! memory per client, handshake rate, `health` latency and throughput,
+//! fan-out, whole-process `clawgate call`) and prints one table.
 //!
 //! It spawns the binary cargo built for the bench (release profile) with a
 //! temp HOME, state dir and a config that admits 4,096 connections, or,
@@ -296,23 +296,41 @@ fn static_row(
     }
 }
 
-/// Row 3: exec → first accepted connection.
+/// Rows 3 and 3r: exec → first accepted connection, for a first start
+/// and for repeated starts on the same state directory and port.
 fn startup(o: &Opts, t: &mut Table) {
-    let what = "exec → first accepted TCP connection";
-    if o.url.is_some() {
-        return t.na("3", what, "≤ 5 ms", EXT);
+    let rows = [
+        (
+            "3",
+            "exec → first accepted TCP connection (first start)",
+            procs::Starts::First,
+        ),
+        (
+            "3r",
+            "exec → first accepted TCP connection (2nd..Nth start, same state dir and port)",
+            procs::Starts::Repeated,
+        ),
+    ];
+    for (id, what, starts) in rows {
+        if o.url.is_some() {
+            t.na(id, what, "≤ 5 ms", EXT);
+            continue;
+        }
+        let runs = q(o, 15, 5);
+        let r = procs::startup_ms(runs, starts).map(|v| {
+            let mut connect: Vec<f64> = v.iter().map(|s| s.connect_ms).collect();
+            let mut answer: Vec<f64> = v.iter().map(|s| s.answer_ms).collect();
+            let m = procs::median(&mut connect);
+            let a = procs::median(&mut answer);
+            let res = format!(
+                "median {m:.2} ms (min {:.2}, max {:.2}; {runs} runs; GET /health answered: median {a:.2} ms)",
+                connect[0],
+                connect[connect.len() - 1]
+            );
+            (res, Met::of(m <= 5.0))
+        });
+        t.add(id, what, "≤ 5 ms", r.unwrap_or_else(|e| (e, Met::No)));
     }
-    let runs = q(o, 15, 5);
-    let r = procs::startup_ms(runs).map(|mut v| {
-        let m = procs::median(&mut v);
-        let res = format!(
-            "median {m:.2} ms (min {:.2}, max {:.2}; {runs} runs)",
-            v[0],
-            v[v.len() - 1]
-        );
-        (res, Met::of(m <= 5.0))
-    });
-    t.add("3", what, "≤ 5 ms", r.unwrap_or_else(|e| (e, Met::No)));
 }
 
 /// Rows 5a/5b (memory with idle clients), then fan-out to those same

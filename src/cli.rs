@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use crate::error::Error;
 
 pub use args::*;
-use values::{ip_addr, limit, params, port, profile, secret, switch, timeout, url, value};
+use values::{ip_addr, limit, params, port, profile, secret, switch, timeout, url, value, PortUse};
 
 /// The subcommands, in the order the top-level help lists them.
 pub const COMMANDS: &[&str] = &[
@@ -178,7 +178,8 @@ where
     I: IntoIterator,
     I::Item: Into<OsString>,
 {
-    let mut parser = lexopt::Parser::from_args(args);
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut parser = lexopt::Parser::from_args(args.clone());
     let mut word = next_word(&mut parser)?;
     // `clawgate gateway ...` keeps scripts written for `openclaw gateway`.
     if word.as_deref() == Some("gateway") {
@@ -191,7 +192,11 @@ where
     };
     let explicit = sub.map(Sub::name);
     let sub = sub.unwrap_or(Sub::Run);
-    match parse_flags(&mut parser, sub)? {
+    let parsed = parse_flags(&mut parser, sub).map_err(|e| match explicit {
+        None => command_after_options(e, &args),
+        Some(_) => e,
+    })?;
+    match parsed {
         Parsed::Help => Ok(Command::Help(help_text(explicit))),
         Parsed::Version => Ok(Command::Version),
         Parsed::Flags(raw) => validate(sub, *raw),
@@ -209,6 +214,31 @@ fn next_word(parser: &mut lexopt::Parser) -> Result<Option<String>, Error> {
             .map_err(|w| unknown_command(&w.to_string_lossy()))
     })
     .transpose()
+}
+
+/// `clawgate --dev status` runs `run` (an option first means the default
+/// command) and then meets `status` as a stray argument: say that the
+/// command goes first, with the line to type instead.
+fn command_after_options(e: Error, args: &[OsString]) -> Error {
+    let is_command = |a: &OsString| a.to_str().is_some_and(|a| Sub::from_name(a).is_some());
+    let Some(i) = args.iter().position(is_command) else {
+        return e;
+    };
+    let stray = format!("unexpected argument '{}' ", args[i].to_string_lossy());
+    if !e.to_string().starts_with(&stray) {
+        return e;
+    }
+    let mut line = vec![args[i].to_string_lossy()];
+    line.extend(
+        args.iter()
+            .enumerate()
+            .filter(|&(j, a)| j != i && !(j == 0 && a == "gateway"))
+            .map(|(_, a)| a.to_string_lossy()),
+    );
+    Error::usage(format!(
+        "{e} (options go after the command: 'clawgate {}')",
+        line.join(" ")
+    ))
 }
 
 fn unknown_command(name: &str) -> Error {
@@ -257,7 +287,7 @@ fn parse_flags(parser: &mut lexopt::Parser, sub: Sub) -> Result<Parsed, Error> {
             Long(name) if sub.accepts(name) => {
                 // `name` borrows the parser, which reading the value needs.
                 let name = name.to_owned();
-                if !set_flag(&mut raw, &name, parser)? {
+                if !set_flag(&mut raw, sub, &name, parser)? {
                     return Err(unknown_option(&format!("--{name}"), sub.name()));
                 }
             }
@@ -277,13 +307,25 @@ fn parse_flags(parser: &mut lexopt::Parser, sub: Sub) -> Result<Parsed, Error> {
 }
 
 /// Store one long flag; `false` when `name` is not a flag this parser knows.
-fn set_flag(raw: &mut Raw, name: &str, parser: &mut lexopt::Parser) -> Result<bool, Error> {
+fn set_flag(
+    raw: &mut Raw,
+    sub: Sub,
+    name: &str,
+    parser: &mut lexopt::Parser,
+) -> Result<bool, Error> {
     match name {
         "config" => raw.location.config = Some(parser.value()?.into()),
         "state-dir" => raw.location.state_dir = Some(parser.value()?.into()),
         "dev" => raw.location.dev = switch(parser, name)?,
         "profile" => raw.location.profile = Some(value(parser, name, profile)?),
-        "port" => raw.location.port = Some(value(parser, name, port)?),
+        "port" => {
+            let for_ = match sub {
+                Sub::Run => PortUse::Listen,
+                Sub::Install => PortUse::Service,
+                _ => PortUse::Connect,
+            };
+            raw.location.port = Some(value(parser, name, |s| port(s, for_))?);
+        }
         "bind" => raw.bind = Some(value(parser, name, str::parse)?),
         "bind-host" => raw.bind_host = Some(value(parser, name, ip_addr)?),
         "auth" => raw.auth = Some(value(parser, name, str::parse)?),
@@ -368,12 +410,6 @@ fn service_args(action: ServiceAction, raw: Raw) -> Result<ServiceArgs, Error> {
     if raw.init == Some(Init::Procd) && scope == Some(Scope::User) {
         return Err(Error::usage(
             "'--user' needs systemd: procd only runs system services",
-        ));
-    }
-    if raw.location.port == Some(0) {
-        // Port 0 is "any free port", a different one at every start.
-        return Err(Error::usage(
-            "invalid value '0' for '--port': a service needs a fixed port from 1 to 65535",
         ));
     }
     if let Some(t) = &raw.token {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::cli::CallArgs;
-use crate::config::{self, ClientArgs, ClientTarget};
+use crate::config::{self, BrokenFile, ClientArgs, ClientTarget};
 use crate::error::Error;
 use crate::output::Output;
 use crate::protocol;
@@ -36,6 +36,10 @@ fn env(k: &str) -> Option<String> {
 /// an install put in `gateway.env` beside the config is used the way the
 /// service uses it, ahead of the config's and the generated one.
 fn resolve(args: &ClientArgs) -> Result<ClientTarget, Error> {
+    resolve_with(args, BrokenFile::Fails)
+}
+
+fn resolve_with(args: &ClientArgs, broken: BrokenFile) -> Result<ClientTarget, Error> {
     let loc = &args.location;
     let located = args.url.is_some()
         || loc.config.is_some()
@@ -60,7 +64,7 @@ fn resolve(args: &ClientArgs) -> Result<ClientTarget, Error> {
             }
         }
     }
-    let mut target = config::resolve_client(&args, &env)?;
+    let mut target = config::resolve_client(&args, &env, broken)?;
     let chosen_by_user = !matches!(target.secret_source, "config" | "token file" | "none");
     if args.url.is_some() || chosen_by_user || target.password.is_some() {
         return Ok(target);
@@ -161,11 +165,14 @@ pub fn probe(args: &ClientArgs) -> Result<Output, Error> {
     let mut session = match open(&target, args, &hello) {
         Ok(s) => s,
         Err(f) => {
-            let report = json!({"ok": false, "url": target.url, "error": f.json()["error"]});
+            let report = json!({
+                "ok": false, "reachable": f.reachable(), "url": target.url,
+                "error": f.json()["error"],
+            });
             let text = if args.json {
                 pretty(&report)
             } else {
-                format!("Gateway probe: {} unreachable: {}", target.url, f.message())
+                format!("Gateway probe: {} {}", target.url, f.describe())
             };
             return Ok(Output::new(text, 1));
         }
@@ -187,7 +194,8 @@ pub fn probe(args: &ClientArgs) -> Result<Output, Error> {
     let proto = session.hello["protocol"].clone();
     session.close();
     let report = json!({
-        "ok": all_ok, "url": target.url, "connectMs": (connect_ms * 10.0).round() / 10.0,
+        "ok": all_ok, "reachable": true, "url": target.url,
+        "connectMs": (connect_ms * 10.0).round() / 10.0,
         "protocol": proto, "server": server, "calls": calls,
     });
     let text = if args.json {

@@ -31,8 +31,8 @@ use auth::resolve_auth;
 pub use ceiling::{ceiling, fit_to_host, human, Host};
 pub use changes::{classify, Changes};
 pub use file::redact;
-use file::{in_file, FileSettings, GatewayMode, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
-pub use flags::{ClientArgs, Location, RunArgs};
+use file::{in_file, FileSettings, GatewayMode, Reader, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
+pub use flags::{ws_host_port, ClientArgs, Location, RunArgs};
 use location::{config_path, read_token_file, var};
 pub use location::{
     installed_system_service, is_openwrt, procd_service, state_dir, system_root,
@@ -123,8 +123,13 @@ fn is_exposed(bind: BindMode, host: Option<IpAddr>) -> bool {
 /// The file, or `None` when there is none. A missing file is an error only
 /// when the user named it (flag or environment): a typo in `--config` must
 /// not quietly start an unconfigured gateway.
-fn load(path: &Path, explicit: bool) -> Result<Option<FileSettings>, Error> {
-    file::load(path, !explicit)
+fn load(
+    path: &Path,
+    explicit: bool,
+    env: Env,
+    reader: Reader,
+) -> Result<Option<FileSettings>, Error> {
+    file::load(path, !explicit, env, reader)
 }
 
 /// The start-up gate: a gateway starts only from a config that says it is a
@@ -189,7 +194,7 @@ pub fn resolve_run(args: &RunArgs, env: Env) -> Result<Settings, Error> {
     let loc = &args.location;
     let state_dir = state_dir(loc, env)?;
     let (config_path, explicit) = config_path(loc, env, &state_dir)?;
-    let file = load(&config_path, explicit)?;
+    let file = load(&config_path, explicit, env, Reader::Gateway)?;
     gate(args, &config_path, file.as_ref())?;
     let file = file.unwrap_or_default();
     let port = port(loc, env, file.port)?;
@@ -232,11 +237,28 @@ pub fn resolve_run(args: &RunArgs, env: Env) -> Result<Settings, Error> {
     })
 }
 
+/// What a config file that does not load means to a client command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenFile {
+    /// An error (exit 78), unless the command line and the environment
+    /// already say where to connect and with what: `--url`, or a port and
+    /// a credential. A gateway keeps serving after a bad edit, and this is
+    /// how to reach it then.
+    Fails,
+    /// Reported in `ClientTarget::config_error`; the rest is resolved
+    /// without the file (`status`, which must still show what it can).
+    Reported,
+}
+
 /// Resolves where a client command connects and with which credential.
 /// With `--url` only flags and environment apply: the user pointed at some
 /// other gateway, which must not be sent this host's secret. Reads at most
 /// the config file and the token file, as it runs on every `clawgate call`.
-pub fn resolve_client(args: &ClientArgs, env: Env) -> Result<ClientTarget, Error> {
+pub fn resolve_client(
+    args: &ClientArgs,
+    env: Env,
+    broken: BrokenFile,
+) -> Result<ClientTarget, Error> {
     let loc = &args.location;
     let state_dir = state_dir(loc, env)?;
     let (config_path, explicit) = config_path(loc, env, &state_dir)?;
@@ -247,6 +269,7 @@ pub fn resolve_client(args: &ClientArgs, env: Env) -> Result<ClientTarget, Error
         config_path,
         state_dir,
         secret_source: "none",
+        config_error: None,
     };
     let levels = [
         (
@@ -273,7 +296,20 @@ pub fn resolve_client(args: &ClientArgs, env: Env) -> Result<ClientTarget, Error
         target.url = url.clone();
         return Ok(target);
     }
-    let file = load(&target.config_path, explicit)?.unwrap_or_default();
+    let file = match load(&target.config_path, explicit, env, Reader::Client) {
+        Ok(file) => file.unwrap_or_default(),
+        Err(e) => {
+            let known_port = loc.port.is_some()
+                || ["CLAWGATE_GATEWAY_PORT", "OPENCLAW_GATEWAY_PORT"]
+                    .iter()
+                    .any(|k| var(env, k).is_some());
+            if broken == BrokenFile::Fails && !(known_port && given_by_user) {
+                return Err(e);
+            }
+            target.config_error = Some(e.to_string());
+            FileSettings::default()
+        }
+    };
     let port = port(loc, env, file.port)?;
     target.url = format!("ws://{}", SocketAddr::new(client_host(&file), port));
     if given_by_user {

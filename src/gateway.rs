@@ -1,10 +1,13 @@
 //! `clawgate run`: start-up, the accept loop, the ticker and signals.
 //!
 //! Start-up does everything that can fail before the first connection is
-//! accepted (configuration, state directory, single-instance lock, secret,
-//! binding), so a broken setup exits at once with the right status. After
-//! that, one accept loop per listener hands each socket to its own thread,
-//! with the connection cap checked before the thread is spawned.
+//! accepted (configuration, single-instance lock, `--force`, binding,
+//! state directory, secret), so a broken setup exits at once with the
+//! right status; and it does everything that can fail without writing
+//! before anything is written (see `startup`), so a start that fails
+//! leaves the state directory as it found it. After that, one accept loop
+//! per listener hands each socket to its own thread, with the connection
+//! cap checked before the thread is spawned.
 
 mod accept;
 mod notify;
@@ -18,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::{self, Thread};
 
-use crate::config::{self, RunArgs};
+use crate::config::{self, RunArgs, Settings};
 use crate::error::Error;
 use crate::logging;
 use crate::state::Shared;
@@ -27,7 +30,7 @@ use accept::accept_loop;
 use notify::Notifier;
 use reload::Reloader;
 use signals::HANDLED_SIGNALS;
-use startup::{bind, lock_instance, prepare_state_dir, resolve_secret};
+use startup::{bind, reset_state, resolve_secret, Instance};
 use ticker::{tick_loop, watchdog_loop};
 
 /// Runs the gateway until a signal stops the process. `announce` prints
@@ -47,7 +50,17 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     let sizing = config::fit_to_host(&mut settings.limits, &host);
     let notifier = Arc::new(Notifier::from_env(&env));
     let reloader = Arc::new(Reloader::new(args, &settings, host, notifier.clone()));
-    prepare_state_dir(&settings)?;
+    let mut say = Announcer::new(announce);
+
+    // Nothing is written until the lock is ours and the port is bound.
+    let mut instance = Instance::take(&settings, &mut || force(&settings, &mut say))?;
+    let (listeners, bind_warning) = bind(&settings)?;
+
+    // From here on, writes: the lock (and the state directory) first.
+    instance.claim(&settings)?;
+    if settings.reset && reset_state(&settings) {
+        say.line("dev state reset");
+    }
     let log_file = settings
         .log
         .file
@@ -55,36 +68,25 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     logging::init(logging::LogConfig {
         level: settings.log.level,
         json: settings.log.json,
+        announce_on_stderr: say.via_log,
         file: log_file.clone(),
         max_file_bytes: 1024 * 1024,
         keep_files: 2,
     })?;
+    say.logger_ready();
     for note in &sizing {
         log::info!("{note}");
     }
-    if settings.force && settings.port != 0 {
-        let report = procnet::free_port(settings.port)?;
-        for (pid, name) in &report.killed {
-            let how = if report.escalated {
-                "SIGKILL"
-            } else {
-                "SIGTERM"
-            };
-            announce(&format!(
-                "force: stopped PID {pid} ({name}) listening on port {} ({how}, waited {} ms)",
-                settings.port, report.waited_ms
-            ));
-        }
+    if let Some(w) = bind_warning {
+        log::warn!("{w}");
     }
-    let _lock = lock_instance(&settings)?;
     if settings.dev {
-        announce(&format!(
+        say.line(&format!(
             "dev gateway: state in '{}'",
             settings.state_dir.display()
         ));
     }
-    let secret = resolve_secret(&settings, announce)?;
-    let listeners = bind(&settings)?;
+    let secret = resolve_secret(&settings, &mut |line| say.line(line))?;
     let listen: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -113,8 +115,7 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     let pid = std::process::id();
     log_ceiling(&shared.live().settings.limits);
     for addr in &listen {
-        announce(&format!("listening on ws://{addr} (PID {pid})"));
-        log::info!("listening on ws://{addr} (PID {pid})");
+        say.line(&format!("listening on ws://{addr} (PID {pid})"));
     }
     // The listeners are bound and will be accepted on below: from the
     // manager's point of view the service is up.
@@ -134,11 +135,81 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     Ok(())
 }
 
+/// `--force`: stops whatever listens on the port, and says so in the
+/// words scripts match: one line per process, one for the wait.
+fn force(s: &Settings, say: &mut Announcer) -> Result<(), Error> {
+    let port = s.port;
+    if port == 0 {
+        return Ok(());
+    }
+    let report = procnet::free_port(port)?;
+    for (pid, name) in &report.killed {
+        say.line(&format!("force: killed pid {pid} ({name}) on port {port}"));
+    }
+    for pid in &report.sigkilled {
+        say.line(&format!("force: pid {pid} outlived SIGTERM: sent SIGKILL"));
+    }
+    if !report.killed.is_empty() {
+        say.line(&format!(
+            "force: waited {}ms for port {port} to free",
+            report.waited_ms
+        ));
+    }
+    Ok(())
+}
+
+/// The start-up lines, each printed once where its reader is. The rule:
+/// whoever started the gateway gets them on stdout, plain; they are not
+/// logged on stderr as well, since a terminal (or a supervisor that keeps
+/// both streams) would then show each twice. When stdout is the journal
+/// (a systemd service) they are logged instead, at info, so the journal
+/// has each once and with its priority. The log file always has them
+/// (`clawgate logs`); lines said before the logger exists (the bind comes
+/// first, and the log file is a write) reach it once it does.
+struct Announcer<'a> {
+    print: &'a mut dyn FnMut(&str),
+    /// stdout is the journal: log instead of print.
+    via_log: bool,
+    logging: bool,
+    early: Vec<String>,
+}
+
+impl<'a> Announcer<'a> {
+    fn new(print: &'a mut dyn FnMut(&str)) -> Announcer<'a> {
+        Announcer {
+            print,
+            via_log: logging::stdout_is_journal(),
+            logging: false,
+            early: Vec::new(),
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        if !self.via_log {
+            (self.print)(line);
+        }
+        if self.logging {
+            log::info!(target: logging::ANNOUNCE, "{line}");
+        } else {
+            self.early.push(line.to_string());
+        }
+    }
+
+    fn logger_ready(&mut self) {
+        self.logging = true;
+        for line in std::mem::take(&mut self.early) {
+            log::info!(target: logging::ANNOUNCE, "{line}");
+        }
+    }
+}
+
 /// glibc keeps a cache of freed blocks in every thread (tcache). With a
 /// thread per connection that is about 10 KiB per idle client that no other
 /// thread can reuse: a third of a client's cost. Only a tunable read at
 /// exec turns it off, so the gateway re-executes itself once with it set
-/// (same PID, about a millisecond), before any thread exists. Setting
+/// (same PID), before any thread exists. That is one more exec and
+/// dynamic load: 1 to 2 ms on a small VM, about half of exec-to-listen,
+/// paid on every start, first or repeated. Setting
 /// `glibc.malloc.tcache_count` yourself in GLIBC_TUNABLES wins; if the
 /// re-exec fails, the gateway simply runs with the cache.
 #[cfg(target_env = "gnu")]

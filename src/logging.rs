@@ -28,10 +28,22 @@ use file::FileSink;
 pub use format::escape_controls;
 use format::{format_line, rfc3339, Format};
 
+/// The target of the gateway's start-up lines (where it listens, where the
+/// token is, what `--force` stopped). `main` prints them on stdout for
+/// whoever started the gateway; the log file always gets them, stderr
+/// only with `LogConfig::announce_on_stderr`, so that each reaches a
+/// reader once: a terminal shows the plain line and no INFO copy of it,
+/// and under systemd, where stdout is the journal too, they come through
+/// here, with their priority, instead of through stdout.
+pub const ANNOUNCE: &str = "clawgate::announce";
+
 #[derive(Debug, Clone)]
 pub struct LogConfig {
     pub level: LevelFilter,
     pub json: bool,
+    /// Start-up lines ([`ANNOUNCE`]) go to stderr too: when stdout is the
+    /// journal and they are not printed there.
+    pub announce_on_stderr: bool,
     /// Also append to this file, e.g. [`log_file_path`].
     pub file: Option<PathBuf>,
     /// Rotate before the file would grow past this; 0 never rotates.
@@ -45,6 +57,7 @@ impl Default for LogConfig {
         LogConfig {
             level: LevelFilter::Info,
             json: false,
+            announce_on_stderr: false,
             file: None,
             max_file_bytes: 1024 * 1024,
             keep_files: 2,
@@ -74,6 +87,7 @@ pub fn init(cfg: LogConfig) -> Result<(), Error> {
             journal,
             color,
         },
+        announce_on_stderr: cfg.announce_on_stderr,
         file: Mutex::new(file),
     };
     log::set_boxed_logger(Box::new(logger))
@@ -87,15 +101,24 @@ pub fn set_level(level: LevelFilter) {
     log::set_max_level(level);
 }
 
-/// systemd sets JOURNAL_STREAM to the device and inode of the journal
-/// stream it connected; a child whose stderr was redirected elsewhere
-/// inherits the variable, so compare it with what fd 2 really is.
 fn stderr_is_journal() -> bool {
+    is_journal(io::stderr().as_fd())
+}
+
+/// Whether stdout is connected to the journal (a systemd service's
+/// default): then the start-up lines go through the log instead.
+pub fn stdout_is_journal() -> bool {
+    is_journal(io::stdout().as_fd())
+}
+
+/// systemd sets JOURNAL_STREAM to the device and inode of the journal
+/// stream it connected; a child whose output was redirected elsewhere
+/// inherits the variable, so compare it with what `fd` really is.
+fn is_journal(fd: std::os::fd::BorrowedFd) -> bool {
     let Some(var) = std::env::var_os("JOURNAL_STREAM") else {
         return false;
     };
-    let meta = io::stderr()
-        .as_fd()
+    let meta = fd
         .try_clone_to_owned()
         .and_then(|fd| File::from(fd).metadata());
     match meta {
@@ -147,6 +170,7 @@ fn is_ours(target: &str) -> bool {
 
 struct Logger {
     stderr: Format,
+    announce_on_stderr: bool,
     file: Mutex<Option<FileSink>>,
 }
 
@@ -169,9 +193,11 @@ impl Log for Logger {
         };
         clip_message(&mut msg);
         let ts = rfc3339(SystemTime::now());
-        let line = format_line(self.stderr, record.level(), &msg, &ts);
-        // A closed or full stderr must not stop the gateway.
-        let _ = io::stderr().lock().write_all(line.as_bytes());
+        if target != ANNOUNCE || self.announce_on_stderr {
+            let line = format_line(self.stderr, record.level(), &msg, &ts);
+            // A closed or full stderr must not stop the gateway.
+            let _ = io::stderr().lock().write_all(line.as_bytes());
+        }
         self.write_file(record.level(), &msg, &ts);
     }
 

@@ -47,7 +47,7 @@ fn dispatch() -> Result<i32, Error> {
         Command::Version => return Ok(out(&format!("clawgate {VERSION}"), true)),
         Command::Run(args) => {
             // Not `out`: a gateway must keep serving when whoever started
-            // it closed its stdout; the lines are in the log as well.
+            // it closed its stdout; the log file has the lines as well.
             gateway::run(&args, &mut |line| {
                 let _ = writeln!(io::stdout().lock(), "{line}");
             })?;
@@ -64,6 +64,7 @@ fn dispatch() -> Result<i32, Error> {
                     out(text, true);
                 },
                 &mut note,
+                &mut stdout_gone,
             );
         }
         Command::Service(args) => service::run(&args)?,
@@ -96,6 +97,14 @@ fn out(text: &str, newline: bool) -> i32 {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
         _ => 0,
     }
+}
+
+/// Sleeps up to `wait`, returning early (true) when nobody reads stdout
+/// any more, so `clawgate logs --follow | head -1` ends with `head`
+/// rather than at the next line it would fail to write.
+fn stdout_gone(wait: std::time::Duration) -> bool {
+    let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+    sys::wait_reader_gone(1, ms)
 }
 
 fn print_error(e: &Error) {

@@ -62,8 +62,11 @@ impl Host {
             xdg_config: var("XDG_CONFIG_HOME")
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute()),
+            // `loginctl` and the linger hint need a name: a uid would
+            // send the user to the wrong fix.
             user: var("USER")
                 .or_else(|| var("LOGNAME"))
+                .or_else(|| sys::user_name(euid))
                 .unwrap_or_else(|| euid.to_string()),
             search_path: var("PATH"),
         }
@@ -203,9 +206,12 @@ fn pick(
         (None, Some(Scope::User)) => Init::Systemd,
         (None, _) if host.openwrt() => Init::Procd,
         (None, _) if installing && !host.systemd() => {
-            return Err(Error::runtime(
-                "no service manager found: this host runs neither systemd ('/run/systemd/system' is missing) nor OpenWrt's procd ('/etc/openwrt_release' is missing); pass --init systemd or --init procd to install anyway",
-            ))
+            // The paths looked at, so under CLAWGATE_ROOT the prefixed ones.
+            return Err(Error::runtime(format!(
+                "no service manager found: this host runs neither systemd ('{}' is missing) nor OpenWrt's procd ('{}' is missing); pass --init systemd or --init procd to install anyway",
+                host.path("/run/systemd/system").display(),
+                host.path("/etc/openwrt_release").display(),
+            )));
         }
         (None, _) => Init::Systemd,
     };

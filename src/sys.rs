@@ -384,6 +384,58 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Waits up to `timeout_ms` for whoever reads `fd` (a pipe or socket this
+/// process writes to) to go away, and says whether it did. Polling for no
+/// events sees only what the kernel always reports: POLLERR on the write
+/// end of a pipe whose reader closed it, POLLHUP on a socket, POLLNVAL on
+/// a descriptor that is not open. A terminal or a file never wakes it, so
+/// for them this is a plain sleep.
+pub fn wait_reader_gone(fd: RawFd, timeout_ms: i32) -> bool {
+    let mut fds = [PollFd::new(fd, 0)];
+    match poll(&mut fds, timeout_ms) {
+        Ok(n) if n > 0 => fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0,
+        _ => false,
+    }
+}
+
+/// The login name of `uid` from the user database (getpwuid_r: /etc/passwd,
+/// or whatever NSS adds), for messages that name a user when `$USER` is
+/// unset; None when the uid has no entry.
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        let mut pwd = MaybeUninit::<libc::passwd>::uninit();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer refers to a live local: `pwd` is written by
+        // the call, `buf` (with its true length) holds the strings it
+        // points into, and `found` is set to `pwd` or left null.
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                pwd.as_mut_ptr(),
+                buf.as_mut_ptr().cast::<libc::c_char>(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || found.is_null() {
+            return None;
+        }
+        // SAFETY: on success `found` points at `pwd`, whose `pw_name` is a
+        // NUL-terminated string inside `buf`, alive until this returns.
+        let name = unsafe { std::ffi::CStr::from_ptr((*found).pw_name) };
+        return name
+            .to_str()
+            .ok()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+    }
+}
+
 /// Whether `fd` is a terminal (decides colour in log output).
 pub fn isatty(fd: i32) -> bool {
     // SAFETY: isatty only inspects the descriptor; an invalid one yields 0.
@@ -478,6 +530,25 @@ mod tests {
         drop(first);
         assert!(try_lock_exclusive(&second).expect("lock after release"));
         std::fs::remove_file(&path).expect("cleanup");
+    }
+
+    #[test]
+    fn a_pipe_whose_reader_closed_is_seen_at_once() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both are fresh descriptors that nothing else owns.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        assert!(!wait_reader_gone(write.as_raw_fd(), 10));
+        drop(read);
+        let t = Instant::now();
+        assert!(wait_reader_gone(write.as_raw_fd(), 5000));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn uid_0_is_named_root() {
+        assert_eq!(user_name(0).as_deref(), Some("root"));
     }
 
     #[test]

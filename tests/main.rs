@@ -9,6 +9,7 @@ mod http;
 mod hygiene;
 mod limits;
 mod man;
+mod newcomer;
 mod notify;
 mod openclaw;
 mod peers;

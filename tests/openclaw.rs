@@ -1,18 +1,37 @@
 //! The stock OpenClaw CLI against a real clawgate: the compatibility promise.
 //!
-//! Runs only when CLAWGATE_TEST_OPENCLAW holds the command that starts the
+//! Runs when CLAWGATE_TEST_OPENCLAW holds the command that starts the
 //! stock CLI (".ci/openclaw.sh" installs it and prints that command; .ci/run
-//! sets the variable). Without it the test says it was skipped.
+//! sets the variable). Without it the test fails under CI=true, where the
+//! promise must be checked, and elsewhere says on stderr that it skipped.
 
+use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::util::{run_with_timeout, text, Gateway, TempDir};
 
+const TEST: &str = "openclaw::the_stock_openclaw_cli_works_unchanged";
+
 fn stock_cli() -> Option<Vec<String>> {
     let cmd = std::env::var("CLAWGATE_TEST_OPENCLAW").ok()?;
     let parts: Vec<String> = cmd.split_whitespace().map(String::from).collect();
     (!parts.is_empty()).then_some(parts)
+}
+
+/// The stock CLI, or None after saying why the test is skipped. Written to
+/// the real stderr: the test harness hides `eprintln!` of a passing test,
+/// and a skip nobody sees reads as a pass.
+fn stock_cli_or_skip() -> Option<Vec<String>> {
+    if let Some(cli) = stock_cli() {
+        return Some(cli);
+    }
+    let why = "CLAWGATE_TEST_OPENCLAW is not set (see .ci/openclaw.sh)";
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true and {why}: the compatibility test must run in CI");
+    }
+    let _ = writeln!(std::io::stderr(), "\nskipped {TEST}: {why}");
+    None
 }
 
 fn openclaw(cli: &[String], home: &TempDir, args: &[&str]) -> Output {
@@ -29,8 +48,7 @@ fn openclaw(cli: &[String], home: &TempDir, args: &[&str]) -> Output {
 
 #[test]
 fn the_stock_openclaw_cli_works_unchanged() {
-    let Some(cli) = stock_cli() else {
-        eprintln!("skipped: CLAWGATE_TEST_OPENCLAW is not set (see .ci/openclaw.sh)");
+    let Some(cli) = stock_cli_or_skip() else {
         return;
     };
     let gw = Gateway::start();
@@ -101,4 +119,39 @@ fn the_stock_openclaw_cli_works_unchanged() {
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(!out.status.success());
     assert!(all.contains("gateway token mismatch"), "{all}");
+}
+
+/// The rule above, checked on this very test binary: without the stock CLI
+/// the compatibility test fails under CI=true and skips visibly elsewhere.
+#[test]
+fn without_the_stock_cli_the_test_fails_in_ci_and_skips_visibly_elsewhere() {
+    let run = |ci: Option<&str>| {
+        let mut c = Command::new(std::env::current_exe().expect("test binary"));
+        c.args(["--exact", TEST, "--test-threads=1"])
+            .env_remove("CLAWGATE_TEST_OPENCLAW")
+            .env_remove("CI")
+            .stdin(Stdio::null());
+        if let Some(v) = ci {
+            c.env("CI", v);
+        }
+        run_with_timeout(c, Duration::from_secs(60))
+    };
+    let out = run(Some("true"));
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("the compatibility test must run in CI"),
+        "{}",
+        text(&out.stdout)
+    );
+    for ci in [None, Some("false")] {
+        let out = run(ci);
+        assert!(out.status.success(), "{ci:?}: {}", text(&out.stdout));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "skipped {TEST}: CLAWGATE_TEST_OPENCLAW is not set"
+            )),
+            "{ci:?}: {err}"
+        );
+    }
 }

@@ -269,13 +269,22 @@ fn force_stops_a_python_listener_and_reports_pid_and_wait() {
     let pid = holder.0.id();
     let home = TempDir::new();
     let gw = force_start(&home, port);
-    let said = format!("force: stopped PID {pid} (python3) listening on port {port}");
-    let line = gw
+    let said = format!("force: killed pid {pid} (python3) on port {port}");
+    assert!(
+        gw.stdout.contains(&said),
+        "want {said:?} in {:?}",
+        gw.stdout
+    );
+    let waited = gw
         .stdout
         .iter()
-        .find(|l| l.starts_with(&said))
-        .unwrap_or_else(|| panic!("want {said:?} in {:?}", gw.stdout));
-    assert!(line.contains("waited ") && line.ends_with(" ms)"), "{line}");
+        .find(|l| l.starts_with("force: waited "))
+        .unwrap_or_else(|| panic!("no wait line in {:?}", gw.stdout));
+    let ms = waited
+        .strip_prefix("force: waited ")
+        .and_then(|r| r.strip_suffix(&format!("ms for port {port} to free")))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(ms.is_some(), "{waited}");
     let status = wait_child(&mut holder.0, LIMIT).expect("python3 was stopped");
     assert!(!status.success());
     gw.assert_serving();
@@ -290,9 +299,13 @@ fn force_stops_another_clawgate_on_the_port_but_never_itself() {
     let status = first.wait_exit(LIMIT).expect("the first gateway stopped");
     // SIGTERM is a clean shutdown for a gateway.
     assert_eq!(status.code(), Some(0));
-    let said = format!("force: stopped PID {} (clawgate)", first.pid());
+    let said = format!(
+        "force: killed pid {} (clawgate) on port {}",
+        first.pid(),
+        gw.port
+    );
     assert!(
-        gw.stdout.iter().any(|l| l.starts_with(&said)),
+        gw.stdout.contains(&said),
         "want {said:?} in {:?}",
         gw.stdout
     );

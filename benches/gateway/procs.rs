@@ -334,17 +334,41 @@ impl Drop for Gateway {
 
 // ------------------------------------------------------------------ startup
 
-/// Spawn → first successful TCP connect, in ms, for `runs` runs (after one
-/// unmeasured warm-up), each on a fresh port; the gateway is killed and
-/// reaped before the next run so the instance lock is free again.
-pub fn startup_ms(runs: usize) -> Result<Vec<f64>, String> {
+/// Which starts `startup_ms` times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Starts {
+    /// Row 3: each run a first start, in a state directory of its own on
+    /// a fresh port (the directory, the lock file and the token are
+    /// created), killed with SIGKILL after it answered.
+    First,
+    /// Row 3r: the 2nd..Nth start on one state directory and one port,
+    /// each gateway stopped with SIGTERM and reaped before the next, as a
+    /// restart does (its lock file and token are there already).
+    Repeated,
+}
+
+/// One start: exec to the first accepted TCP connection, and to the
+/// answer to `GET /health` on it (the listeners are bound before the
+/// state is written, so the first can come before the gateway serves).
+pub struct Start {
+    pub connect_ms: f64,
+    pub answer_ms: f64,
+}
+
+/// `runs` starts after one unmeasured one (a warm-up, or with
+/// `Starts::Repeated` the first start itself); the connection is polled
+/// every 50 µs from spawn.
+pub fn startup_ms(runs: usize, starts: Starts) -> Result<Vec<Start>, String> {
     let home = TempDir::new("startup")?;
-    let state = home.0.join("state");
     let config = home.0.join("clawgate.json");
     std::fs::write(&config, CONFIG).map_err(|e| format!("writing config: {e}"))?;
+    let same_port = free_port()?;
     let mut times = Vec::new();
     for run in 0..=runs {
-        let port = free_port()?;
+        let (state, port) = match starts {
+            Starts::First => (home.0.join(format!("state-{run}")), free_port()?),
+            Starts::Repeated => (home.0.join("state"), same_port),
+        };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let mut cmd = base_command(&home.0);
         cmd.arg("run")
@@ -357,28 +381,67 @@ pub fn startup_ms(runs: usize) -> Result<Vec<f64>, String> {
         let t0 = Instant::now();
         let mut child = cmd.spawn().map_err(|e| format!("spawning: {e}"))?;
         register(child.id() as i32);
-        let limit = t0 + Duration::from_secs(5);
-        let result = loop {
-            if TcpStream::connect(addr).is_ok() {
-                break Ok(t0.elapsed());
+        let result = first_answer(addr, t0, &mut child);
+        match starts {
+            Starts::First => {
+                let _ = child.kill();
             }
-            if Instant::now() > limit {
-                break Err("no connection within 5 s".to_string());
-            }
-            if let Ok(Some(st)) = child.try_wait() {
-                break Err(format!("gateway exited early: {st}"));
-            }
-            std::thread::sleep(Duration::from_micros(50));
-        };
-        let _ = child.kill();
-        let _ = child.wait();
+            // SAFETY: kill(2) of the child this loop spawned, not reaped yet.
+            Starts::Repeated => unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            },
+        }
+        let exited = child.wait();
         unregister(child.id() as i32);
-        let took = result?;
+        let start = result?;
+        if starts == Starts::Repeated && !exited.as_ref().is_ok_and(|s| s.success()) {
+            return Err(format!(
+                "gateway did not stop cleanly on SIGTERM: {exited:?}"
+            ));
+        }
         if run > 0 {
-            times.push(took.as_secs_f64() * 1e3);
+            times.push(start);
         }
     }
     Ok(times)
+}
+
+/// Polls `addr` from `t0` until it accepts, then asks for /health on that
+/// connection; both bounded to 5 s.
+fn first_answer(addr: SocketAddr, t0: Instant, child: &mut Child) -> Result<Start, String> {
+    use std::io::{Read, Write};
+    let limit = t0 + Duration::from_secs(5);
+    let mut stream = loop {
+        if let Ok(s) = TcpStream::connect(addr) {
+            break s;
+        }
+        if Instant::now() > limit {
+            return Err("no connection within 5 s".to_string());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(format!("gateway exited early: {st}"));
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    };
+    let connect_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .and_then(|_| stream.write_all(request.as_bytes()))
+        .and_then(|_| stream.read_exact(&mut head))
+        .map_err(|e| format!("GET /health: {e}"))?;
+    if !head.starts_with(b"HTTP/1.1 200") {
+        return Err(format!(
+            "GET /health answered {:?}",
+            String::from_utf8_lossy(&head)
+        ));
+    }
+    let answer_ms = t0.elapsed().as_secs_f64() * 1e3;
+    Ok(Start {
+        connect_ms,
+        answer_ms,
+    })
 }
 
 // ------------------------------------------------------- whole-process call

@@ -126,7 +126,8 @@ Shows the installed service as its manager sees it (enabled, active, PID,
 restarts), the config, state directory and address the client commands
 use, and connects to the gateway there. When the service runs but the
 gateway does not answer, the last warning or error of its log is shown.
-Exits 1 when the gateway does not answer.
+A config file that does not load is reported, and the gateway is probed
+all the same. Exits 1 when the gateway does not answer.
 
 Options:
       --no-probe        Do not connect: only show the service, the address
@@ -156,7 +157,8 @@ one line of JSON.
 
 Options:
       --follow          Keep printing new lines (checking every second)
-                        until interrupted; survives rotation and restarts
+                        until interrupted or the reader goes away (| head);
+                        survives rotation and restarts
       --limit N         Start with the last N lines (default 200, at most
                         5000)
 ";
@@ -178,8 +180,8 @@ Options:
                         default otherwise)
       --init NAME       systemd or procd (default: procd on OpenWrt,
                         otherwise systemd)
-      --port N          The service's port, kept in its config
-                        (default 18789)
+      --port N          The service's port, 1 to 65535, kept in its
+                        config (default 18789)
       --token T         Token clients must send, kept in gateway.env
                         (mode 0600) beside the config; never printed
       --force           Replace files that differ from what would be
@@ -244,9 +246,9 @@ seconds is reported as a timeout instead of hanging.
 ";
 
 /// The options every client command shares, after its own.
-const HELP_CLIENT: &str =
-    "      --url URL         Gateway to talk to, ws:// or wss:// (default: the
-                        local gateway on 127.0.0.1)
+const HELP_CLIENT: &str = "      --url URL         Gateway to talk to, a ws:// URL (default: the
+                        local gateway on 127.0.0.1); wss:// is not
+                        supported yet
       --token T         Token to send (default: the local gateway's
                         configured or generated token)
       --password P      Password to send instead of a token
@@ -259,5 +261,6 @@ Location of the local gateway, for its port and token:
       --state-dir PATH  State directory (default ~/.clawgate)
       --dev             The dev gateway: port 19001, ~/.clawgate-dev
       --profile NAME    The gateway of profile NAME: ~/.clawgate-NAME
-      --port N          Its port (default 18789, or 19001 with --dev)
+      --port N          Its port, 1 to 65535 (default 18789, or 19001
+                        with --dev)
 ";

@@ -37,9 +37,25 @@ pub fn value<T>(
     convert(text).map_err(|why| invalid(text, &why))
 }
 
-pub fn port(s: &str) -> Result<u16, String> {
-    s.parse()
-        .map_err(|_| "expected a port number from 0 to 65535".into())
+/// What a `--port` is for: `run` may listen on 0 (any free port), but a
+/// client must connect to a fixed port and a service must have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortUse {
+    Listen,
+    Connect,
+    Service,
+}
+
+pub fn port(s: &str, for_: PortUse) -> Result<u16, String> {
+    let (min, why) = match for_ {
+        PortUse::Listen => (0, "expected a port number from 0 to 65535"),
+        PortUse::Connect => (1, "a client needs a fixed port from 1 to 65535"),
+        PortUse::Service => (1, "a service needs a fixed port from 1 to 65535"),
+    };
+    match s.parse::<u16>() {
+        Ok(p) if p >= min => Ok(p),
+        _ => Err(why.into()),
+    }
 }
 
 pub fn ip_addr(s: &str) -> Result<IpAddr, String> {
@@ -69,12 +85,10 @@ pub fn secret(s: &str) -> Result<String, String> {
     }
 }
 
+/// Checked whole here (`config::ws_host_port`), so a URL the client could
+/// never connect to is a usage error, not a failure at connect time.
 pub fn url(s: &str) -> Result<String, String> {
-    if s.starts_with("ws://") || s.starts_with("wss://") {
-        Ok(s.to_owned())
-    } else {
-        Err("expected a ws:// or wss:// URL".into())
-    }
+    crate::config::ws_host_port(s).map(|_| s.to_owned())
 }
 
 pub fn timeout(s: &str) -> Result<u64, String> {

@@ -17,16 +17,31 @@ use crate::sys;
 
 /// An answer from the gateway that is not a success.
 pub(super) enum Failure {
-    /// The gateway answered with an error object.
+    /// The gateway answered a request with an error object.
     Remote(Value),
+    /// The gateway answered the WebSocket upgrade, then refused `connect`
+    /// (usually the credential): it is there, unlike with `Other`.
+    Refused(Value),
     /// Anything else: unreachable, closed, timed out.
     Other(String),
 }
 
 impl Failure {
+    /// Whether the gateway was reached: it answered the upgrade.
+    pub(super) fn reachable(&self) -> bool {
+        !matches!(self, Failure::Other(_))
+    }
+
+    /// How `status` and `probe` describe a failed connection: "reachable,
+    /// auth refused: <message>" when the gateway refused the credential,
+    /// "unreachable: <message>" when it was not reached at all.
+    pub(super) fn describe(&self) -> String {
+        describe(self.reachable(), &self.json()["error"])
+    }
+
     pub(super) fn message(&self) -> String {
         match self {
-            Failure::Remote(e) => format!(
+            Failure::Remote(e) | Failure::Refused(e) => format!(
                 "{} ({})",
                 e["message"].as_str().unwrap_or("error"),
                 e["code"].as_str().unwrap_or("UNKNOWN")
@@ -37,12 +52,27 @@ impl Failure {
 
     pub(super) fn json(&self) -> Value {
         match self {
-            Failure::Remote(e) => json!({"ok": false, "error": e}),
+            Failure::Remote(e) | Failure::Refused(e) => json!({"ok": false, "error": e}),
             Failure::Other(m) => {
                 json!({"ok": false, "error": {"code": "CLIENT_ERROR", "message": m}})
             }
         }
     }
+}
+
+/// A failed connection in words, from the `error` object of its JSON
+/// form and whether the gateway answered the upgrade (see
+/// `Failure::describe`).
+pub(super) fn describe(reachable: bool, error: &Value) -> String {
+    let msg = error["message"].as_str().unwrap_or("error");
+    if !reachable {
+        return format!("unreachable: {msg}");
+    }
+    let what = match error["details"]["code"].as_str() {
+        Some(code) if code.starts_with("AUTH_") => "auth",
+        _ => "connect",
+    };
+    format!("reachable, {what} refused: {msg}")
 }
 
 /// How the client introduces itself in `connect`.
@@ -136,7 +166,12 @@ pub(super) fn open(
         "caps": [],
         "auth": auth,
     });
-    s.hello = s.request("connect", Some(&params), false)?;
+    s.hello = s
+        .request("connect", Some(&params), false)
+        .map_err(|f| match f {
+            Failure::Remote(e) => Failure::Refused(e),
+            other => other,
+        })?;
     Ok(s)
 }
 
@@ -161,34 +196,18 @@ fn unreachable(url: &str, e: &io::Error) -> String {
     )
 }
 
-/// `ws://host:port/…` to a socket address. Numeric hosts and `localhost`
-/// need no resolver; other names go through the system's.
+/// `ws://host:port/…` to a socket address. The URL was checked when it
+/// was parsed (`config::ws_host_port`); numeric hosts and `localhost`
+/// need no resolver, other names go through the system's.
 fn socket_addr(url: &str) -> Result<SocketAddr, String> {
-    let rest = if let Some(r) = url.strip_prefix("ws://") {
-        r
-    } else if url.starts_with("wss://") {
-        return Err(format!(
-            "'{url}': wss:// is not supported yet; use ws:// on loopback or a private network"
-        ));
-    } else {
-        return Err(format!("'{url}': the URL must start with ws://"));
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
-            Ok(p) => (h, p),
-            Err(_) => (authority, 80),
-        },
-        _ => (authority, 80),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (host, port) = crate::config::ws_host_port(url).map_err(|why| format!("'{url}': {why}"))?;
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
     }
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    (host, port)
+    (host.as_str(), port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
@@ -293,7 +312,9 @@ mod tests {
         ] {
             assert_eq!(socket_addr(url), Ok(addr.parse().unwrap()), "{url}");
         }
-        assert!(socket_addr("wss://x:1").unwrap_err().contains("wss://"));
+        assert!(socket_addr("wss://x:1")
+            .unwrap_err()
+            .contains("wss:// is not supported"));
         assert!(socket_addr("http://x:1").is_err());
     }
 }

@@ -8,7 +8,6 @@
 //! is re-opened until it succeeds, continuing from the same cursor. Lines
 //! go out through the callback `main` gives, batch by batch, as they come.
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -22,11 +21,15 @@ use crate::protocol;
 const POLL: Duration = Duration::from_secs(1);
 
 /// Prints the log; returns the exit status. `out` gets stdout text (lines
-/// joined by newlines), `note` one message for stderr.
+/// joined by newlines), `note` one message for stderr, and `idle` waits up
+/// to the time it is given between polls, returning true as soon as
+/// nobody reads stdout any more (`logs --follow | head -1`): following
+/// then ends at once, with status 0, instead of at the next line.
 pub fn logs(
     args: &LogsArgs,
     out: &mut dyn FnMut(&str),
     note: &mut dyn FnMut(&str),
+    idle: &mut dyn FnMut(Duration) -> bool,
 ) -> Result<i32, Error> {
     let c = &args.client;
     let target = resolve(c)?;
@@ -55,8 +58,9 @@ pub fn logs(
     }
     let mut more = payload["truncated"] == true;
     loop {
-        if !more {
-            thread::sleep(POLL);
+        if !more && idle(POLL) {
+            session.close();
+            return Ok(0);
         }
         // Each poll gets the whole --timeout, not what the first left.
         session.deadline = Instant::now() + Duration::from_millis(c.timeout_ms);
@@ -70,12 +74,17 @@ pub fn logs(
                 more = p["truncated"] == true;
                 emit(&p, c.json, false, out, note);
             }
-            Err(f @ Failure::Remote(_)) => return Err(Error::runtime(explain(&f))),
+            Err(f @ (Failure::Remote(_) | Failure::Refused(_))) => {
+                return Err(Error::runtime(explain(&f)))
+            }
             Err(Failure::Other(why)) => {
                 note(&format!(
                     "lost the gateway ({why}); reconnecting every second"
                 ));
-                session = reconnect(&target, c, &hello);
+                let Some(s) = reconnect(&target, c, &hello, idle) else {
+                    return Ok(0);
+                };
+                session = s;
                 note("reconnected");
                 more = true;
             }
@@ -84,16 +93,20 @@ pub fn logs(
 }
 
 /// Opens a new session, trying once a second for as long as it takes:
-/// `--follow` runs until interrupted, across gateway restarts.
+/// `--follow` runs until interrupted, across gateway restarts. None when
+/// stdout's reader went away meanwhile.
 fn reconnect(
     target: &crate::config::ClientTarget,
     args: &crate::cli::ClientArgs,
     hello: &Hello,
-) -> Session {
+    idle: &mut dyn FnMut(Duration) -> bool,
+) -> Option<Session> {
     loop {
-        thread::sleep(POLL);
+        if idle(POLL) {
+            return None;
+        }
         if let Ok(s) = open(target, args, hello) {
-            return s;
+            return Some(s);
         }
     }
 }

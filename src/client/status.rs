@@ -10,17 +10,26 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{env, open, pretty, resolve, Hello};
+use super::link::describe;
+use super::{env, open, pretty, resolve_with, Hello};
 use crate::cli::StatusArgs;
-use crate::config::{ClientArgs, ClientTarget};
+use crate::config::{BrokenFile, ClientArgs, ClientTarget};
 use crate::error::Error;
 use crate::output::Output;
 use crate::protocol;
 use crate::sys;
 
+/// The report. A config file that does not load is part of it
+/// (`config.error`), not a reason to say nothing: the gateway may still be
+/// serving its last good configuration, and this is where to see both.
+/// With `--json` the answer is JSON even when nothing could be resolved.
 pub fn status(args: &StatusArgs) -> Result<Output, Error> {
     let c = &args.client;
-    let target = resolve(c)?;
+    let target = match resolve_with(c, BrokenFile::Reported) {
+        Ok(t) => t,
+        Err(e) if c.json => return Ok(unresolved(&e)),
+        Err(e) => return Err(e),
+    };
     let lock = lock_state(&target);
     let probe = (!args.no_probe).then(|| probe_hello(&target, c));
     let reachable = probe.as_ref().is_none_or(|p| p["ok"] == true);
@@ -30,6 +39,7 @@ pub fn status(args: &StatusArgs) -> Result<Output, Error> {
         "config": {
             "path": target.config_path.display().to_string(),
             "exists": target.config_path.exists(),
+            "error": target.config_error,
         },
         "stateDir": target.state_dir.display().to_string(),
         "auth": {"source": target.secret_source},
@@ -52,6 +62,9 @@ pub fn status(args: &StatusArgs) -> Result<Output, Error> {
         "  config:    {}{exists}\n",
         report["config"]["path"].as_str().unwrap_or("")
     );
+    if let Some(e) = &target.config_error {
+        t += &format!("             does not load: {e}\n");
+    }
     t += &format!(
         "  state dir: {}\n",
         report["stateDir"].as_str().unwrap_or("")
@@ -73,9 +86,9 @@ pub fn status(args: &StatusArgs) -> Result<Output, Error> {
             human_duration(p["uptimeMs"].as_u64().unwrap_or(0))
         ),
         Some(p) => format!(
-            "  probe:     {} unreachable: {}",
+            "  probe:     {} {}",
             target.url,
-            p["error"]["message"].as_str().unwrap_or("?")
+            describe(p["reachable"] == true, &p["error"])
         ),
     };
     if let Some(line) = service["lastError"]["line"].as_str() {
@@ -85,6 +98,23 @@ pub fn status(args: &StatusArgs) -> Result<Output, Error> {
         );
     }
     Ok(Output::new(t, code))
+}
+
+/// `status --json` when not even the target could be resolved (no HOME,
+/// a bad port variable): the error in the report's shape, and the service
+/// as its manager sees it, which needs none of that.
+fn unresolved(e: &Error) -> Output {
+    let report = json!({
+        "url": null, "config": null, "stateDir": null, "auth": null,
+        "instance": null, "probe": null,
+        "service": crate::service::status_section(&env, true),
+        "error": {"message": e.to_string()},
+    });
+    Output {
+        text: pretty(&report),
+        code: e.exit_code(),
+        notes: vec![e.to_string()],
+    }
 }
 
 /// The service as its manager sees it: kind, state, and its file.
@@ -168,6 +198,7 @@ fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
             s.close();
             json!({
                 "ok": true,
+                "reachable": true,
                 "connectMs": (ms * 10.0).round() / 10.0,
                 "protocol": h["protocol"],
                 "server": h["server"],
@@ -178,6 +209,7 @@ fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
         }
         Err(f) => {
             let mut v = f.json();
+            v["reachable"] = json!(f.reachable());
             v["url"] = json!(target.url);
             v
         }

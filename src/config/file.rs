@@ -17,10 +17,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod checks;
+mod text;
+mod wording;
 
 use checks::{check, limits};
+use text::{substitute, values};
+use wording::json_error;
 
-use super::{AuthMode, BindMode, Limits, ModelEntry, ReloadMode};
+use super::{AuthMode, BindMode, Env, Limits, ModelEntry, ReloadMode};
 use crate::error::{io_message, Error};
 
 /// A config file is a few KiB; refusing big ones keeps a mistake such as
@@ -268,9 +272,37 @@ enum ScopeFile {
 
 // ---- loading ----------------------------------------------------------------
 
-/// Reads and checks the file at `path`; `Ok(None)` when it does not exist
-/// and `missing_ok`.
-pub fn load(path: &Path, missing_ok: bool) -> Result<Option<FileSettings>, Error> {
+/// Who reads the file, which decides what an unset `${NAME}` in a secret
+/// means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The gateway: every name must be set, since a secret left as
+    /// written would be used as one.
+    Gateway,
+    /// A client command, whose environment may lack the gateway's
+    /// secrets: a secret naming an unset variable counts as not in the
+    /// file (the credential then comes from the flags, the environment,
+    /// `gateway.env` or the token file). Elsewhere it is still an error.
+    Client,
+}
+
+/// Keys whose values are secrets, in any case and at any depth.
+const SECRET_KEYS: [&str; 4] = ["token", "password", "apikey", "secret"];
+
+/// Whether the value at a key path (`gateway.auth.token`) is a secret.
+fn is_secret(path: &str) -> bool {
+    let key = path.rsplit('.').next().unwrap_or(path);
+    SECRET_KEYS.iter().any(|s| key.eq_ignore_ascii_case(s))
+}
+
+/// Reads and checks the file at `path`, with `${NAME}` in its strings
+/// taken from `env`; `Ok(None)` when it does not exist and `missing_ok`.
+pub fn load(
+    path: &Path,
+    missing_ok: bool,
+    env: Env,
+    reader: Reader,
+) -> Result<Option<FileSettings>, Error> {
     let raw = match read_limited(path) {
         Ok(text) => text,
         Err(e) if missing_ok && e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -279,7 +311,7 @@ pub fn load(path: &Path, missing_ok: bool) -> Result<Option<FileSettings>, Error
             return Err(Error::config(msg));
         }
     };
-    parse(path, raw).map(Some)
+    parse(path, raw, env, reader).map(Some)
 }
 
 fn read_limited(path: &Path) -> io::Result<String> {
@@ -294,14 +326,29 @@ fn read_limited(path: &Path) -> io::Result<String> {
 }
 
 /// Parses and checks a file's text; `path` is only for messages.
-pub fn parse(path: &Path, raw: String) -> Result<FileSettings, Error> {
+///
+/// In order: the JSON syntax; `${NAME}` in every string value, from `env`
+/// (the reference gateway's form, so `"${OPENCLAW_GATEWAY_TOKEN}"` keeps
+/// a secret out of the file); then the strict schema on the substituted
+/// text. The plain parse is kept as written, references and all, for
+/// `config.get`, so no substituted secret can show through a key that
+/// `redact` does not know.
+pub fn parse(path: &Path, raw: String, env: Env, reader: Reader) -> Result<FileSettings, Error> {
     if raw.trim().is_empty() {
         let msg = format!("empty file: a minimal configuration is {MINIMAL_CONFIG}");
         return Err(in_file(path, msg));
     }
-    let Obj(f): Obj<FileConfig> = serde_json::from_str(&raw).map_err(|e| json_error(path, &e))?;
-    // Cannot fail where the strict parse succeeded; mapped all the same.
-    let json: Value = serde_json::from_str(&raw).map_err(|e| json_error(path, &e))?;
+    let json: Value = serde_json::from_str(&raw).map_err(|e| json_error(path, &e, &raw, None))?;
+    let spans = values(&raw);
+    let absent = |key: &str| reader == Reader::Client && is_secret(key);
+    let (text, edits) = substitute(&raw, &spans, env, absent).map_err(|u| {
+        in_file(
+            path,
+            format!("'{}' uses ${{{}}}, which is not set", u.path, u.name),
+        )
+    })?;
+    let Obj(f): Obj<FileConfig> = serde_json::from_str(&text)
+        .map_err(|e| json_error(path, &e, &text, Some((&spans, &edits))))?;
     let limits = limits(&f.gateway.0.limits.0).map_err(|m| in_file(path, m))?;
     let models = check(&f).map_err(|m| in_file(path, m))?;
     let FileConfig {
@@ -386,21 +433,6 @@ pub fn parse(path: &Path, raw: String) -> Result<FileSettings, Error> {
     })
 }
 
-/// `PATH:LINE:COL: message`, the form editors jump to. serde_json appends
-/// its own " at line X column Y" and quotes with backticks; both go.
-fn json_error(path: &Path, e: &serde_json::Error) -> Error {
-    let full = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let msg = full
-        .strip_suffix(&suffix)
-        .unwrap_or(&full)
-        .replace('`', "'");
-    // serde_json says column 0 when it failed before consuming the line's
-    // first character; editors count from 1.
-    let column = e.column().max(1);
-    Error::config(format!("{}:{}:{column}: {msg}", path.display(), e.line()))
-}
-
 /// A semantic error in the file: `PATH: message`.
 pub fn in_file(path: &Path, msg: impl fmt::Display) -> Error {
     Error::config(format!("{}: {msg}", path.display()))
@@ -418,7 +450,6 @@ pub fn redact(value: &Value) -> Value {
             other => other.clone(),
         }
     }
-    const SECRET_KEYS: [&str; 4] = ["token", "password", "apikey", "secret"];
     match value {
         Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
         Value::Object(o) => Value::Object(

@@ -53,7 +53,7 @@ fn run(args: &RunArgs, vars: &[(&str, &str)]) -> Result<Settings, Error> {
 }
 
 fn client(args: &ClientArgs, vars: &[(&str, &str)]) -> Result<ClientTarget, Error> {
-    resolve_client(args, &env_of(vars))
+    resolve_client(args, &env_of(vars), BrokenFile::Fails)
 }
 
 /// Run args reading `config` with the state dir in `dir`.
@@ -140,7 +140,7 @@ fn parse_errors_point_at_line_and_column() {
             "invalid-type.json",
             3,
             19,
-            "invalid type: string \"18789\", expected u16",
+            "'gateway.port' must be a port number from 1 to 65535",
         ),
         (
             "invalid-unknown-key.json",
@@ -148,9 +148,24 @@ fn parse_errors_point_at_line_and_column() {
             10,
             "unknown field 'prot', expected one of 'mode'",
         ),
-        ("invalid-bind-mode.json", 2, 45, "unknown variant 'wan'"),
-        ("invalid-bind-host.json", 2, 76, "invalid IP address syntax"),
-        ("invalid-log-level.json", 2, 33, "unknown variant 'verbose'"),
+        (
+            "invalid-bind-mode.json",
+            2,
+            45,
+            "'gateway.bind' must be \"loopback\", \"lan\", \"tailnet\", \"auto\" or \"custom\"",
+        ),
+        (
+            "invalid-bind-host.json",
+            2,
+            76,
+            "'gateway.customBindHost' must be a numeric IPv4 or IPv6 address",
+        ),
+        (
+            "invalid-log-level.json",
+            2,
+            33,
+            "'logging.level' must be \"error\", \"warn\", \"info\", \"debug\" or \"trace\"",
+        ),
         (
             "invalid-not-object.json",
             1,
@@ -161,18 +176,18 @@ fn parse_errors_point_at_line_and_column() {
             "invalid-section-array.json",
             2,
             13,
-            "invalid type: sequence, expected a JSON object",
+            "'gateway' must be an object",
         ),
         (
             "invalid-model-array.json",
             2,
             51,
-            "invalid type: sequence, expected a JSON object",
+            "'models.providers.local.models[0]' must be an object",
         ),
     ];
     for (name, line, column, text) in cases {
         let path = fixture(name);
-        let msg = config_err(load(&path, true));
+        let msg = config_err(load(&path, true, &|_| None, Reader::Gateway));
         let prefix = format!("{}:{line}:{column}: {text}", path.display());
         assert!(
             msg.starts_with(&prefix),
@@ -188,7 +203,7 @@ fn parse_errors_point_at_line_and_column() {
 #[test]
 fn an_empty_file_is_an_error_that_shows_a_minimal_config() {
     let path = fixture("invalid-empty.json");
-    let msg = config_err(load(&path, true));
+    let msg = config_err(load(&path, true, &|_| None, Reader::Gateway));
     assert_eq!(
         msg,
         format!(
@@ -232,7 +247,7 @@ fn semantic_errors_name_the_key() {
     ];
     for (name, text) in cases {
         let path = fixture(name);
-        let msg = config_err(load(&path, true));
+        let msg = config_err(load(&path, true, &|_| None, Reader::Gateway));
         let want = format!("{}: {text}", path.display());
         assert!(msg.starts_with(&want), "{name}: got '{msg}', want '{want}'");
     }
@@ -497,7 +512,7 @@ fn an_explicit_config_path_must_exist() {
 #[test]
 fn a_config_that_is_a_directory_is_a_config_error() {
     let dir = TempDir::new();
-    let msg = config_err(load(dir.path(), false));
+    let msg = config_err(load(dir.path(), false, &|_| None, Reader::Gateway));
     assert!(
         msg.starts_with(&format!("'{}': ", dir.path().display())),
         "{msg}"
@@ -1112,7 +1127,7 @@ fn reload_and_restart_settings_default_and_parse() {
     let cases = [
         (
             r#"{"gateway":{"mode":"local","reload":{"mode":"soft"}}}"#,
-            "unknown variant 'soft', expected one of 'off', 'hot', 'restart', 'hybrid'",
+            "'gateway.reload.mode' must be \"off\", \"hot\", \"restart\" or \"hybrid\"",
         ),
         (
             r#"{"gateway":{"mode":"local","reload":{"debounceMs":60001}}}"#,
@@ -1120,7 +1135,7 @@ fn reload_and_restart_settings_default_and_parse() {
         ),
         (
             r#"{"gateway":{"mode":"local"},"commands":{"restart":"yes"}}"#,
-            "invalid type: string \"yes\", expected a boolean",
+            "'commands.restart' must be true or false",
         ),
     ];
     for (text, want) in cases {
@@ -1128,4 +1143,230 @@ fn reload_and_restart_settings_default_and_parse() {
         let msg = config_err(run(&run_args(&dir, Some(&path)), &[]));
         assert!(msg.contains(want), "got '{msg}', want '{want}'");
     }
+}
+
+// ---- ${NAME} in the file ----------------------------------------------------
+
+#[test]
+fn env_references_in_the_file_are_substituted_before_use() {
+    let dir = TempDir::new();
+    let path = dir.write(
+        "c.json",
+        r#"{"gateway": {"mode": "local", "bind": "${BIND}",
+              "auth": {"token": "${GW_TOKEN}"}},
+            "models": {"providers": {"p": {"apiKey": "${KEY}",
+              "baseUrl": "http://${HOST}:8080/v1", "models": [{"id": "m"}]}}}}"#,
+    );
+    let vars = [
+        ("GW_TOKEN", TOKEN),
+        ("BIND", "lan"),
+        ("KEY", "sk-1"),
+        ("HOST", "gw.lan"),
+    ];
+    let s = run(&run_args(&dir, Some(&path)), &vars).expect("resolves");
+    assert_eq!(s.token.as_deref(), Some(TOKEN));
+    assert_eq!(s.secret_source, "config");
+    assert_eq!(s.bind, BindMode::Lan);
+    // `config.get` shows the file as written: the references, redacted
+    // where they are secrets, never the values.
+    let json = s.config_json.expect("parsed");
+    assert_eq!(
+        json["models"]["providers"]["p"]["baseUrl"],
+        "http://${HOST}:8080/v1"
+    );
+    let shown = redact(&json).to_string();
+    for secret in [TOKEN, "sk-1"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(s.config_raw.unwrap().contains("${GW_TOKEN}"));
+    // The client reads the same token.
+    let mut args = client_args(&dir);
+    args.location.config = Some(path.clone());
+    let t = client(&args, &vars).expect("client resolves");
+    assert_eq!(t.token.as_deref(), Some(TOKEN));
+}
+
+#[test]
+fn an_unset_reference_is_a_config_error_naming_key_and_variable() {
+    let dir = TempDir::new();
+    for (text, key) in [
+        (
+            r#"{"gateway":{"mode":"local","auth":{"token":"${OPENCLAW_GATEWAY_TOKEN}"}}}"#,
+            "gateway.auth.token",
+        ),
+        (
+            r#"{"gateway":{"mode":"local","auth":{"mode":"password","password":"x${OPENCLAW_GATEWAY_TOKEN}"}}}"#,
+            "gateway.auth.password",
+        ),
+        (
+            r#"{"gateway":{"mode":"local","allowedHosts":["a","${OPENCLAW_GATEWAY_TOKEN}"]}}"#,
+            "gateway.allowedHosts[1]",
+        ),
+    ] {
+        let path = dir.write("c.json", text);
+        for vars in [&[][..], &[("OPENCLAW_GATEWAY_TOKEN", "")]] {
+            let msg = config_err(run(&run_args(&dir, Some(&path)), vars));
+            assert_eq!(
+                msg,
+                format!(
+                    "{}: '{key}' uses ${{OPENCLAW_GATEWAY_TOKEN}}, which is not set",
+                    path.display()
+                )
+            );
+        }
+    }
+    // Escaped, it is text; a key is never substituted.
+    let path = dir.write(
+        "c.json",
+        r#"{"gateway":{"mode":"local","allowedHosts":["$${X}"]},
+            "models":{"providers":{"${X}":{"models":[]}}}}"#,
+    );
+    let s = run(&run_args(&dir, Some(&path)), &[]).expect("resolves");
+    assert_eq!(s.allowed_hosts, ["${x}"]);
+}
+
+#[test]
+fn a_substituted_secret_is_checked_like_a_written_one_and_never_echoed() {
+    let dir = TempDir::new();
+    let path = dir.write(
+        "c.json",
+        r#"{"gateway":{"mode":"local","auth":{"token":"${T}"}}}"#,
+    );
+    let msg = config_err(run(&run_args(&dir, Some(&path)), &[("T", "changeme")]));
+    assert!(
+        msg.contains("'gateway.auth.token' is a placeholder"),
+        "{msg}"
+    );
+    // A secret put where a word belongs is refused without being shown.
+    let path = dir.write(
+        "c.json",
+        "{\"gateway\":{\"mode\":\"local\",\n\"bind\":\"${T}\",\"port\":\"${T}\"}}",
+    );
+    let msg = config_err(run(&run_args(&dir, Some(&path)), &[("T", TOKEN)]));
+    assert!(!msg.contains(TOKEN), "{msg}");
+    assert_eq!(
+        msg,
+        format!(
+            "{}:2:13: 'gateway.bind' must be \"loopback\", \"lan\", \"tailnet\", \"auto\" or \"custom\"",
+            path.display()
+        )
+    );
+}
+
+// ---- type errors in a user's words ---------------------------------------------
+
+#[test]
+fn wrong_types_name_the_key_and_what_it_takes() {
+    let dir = TempDir::new();
+    let cases = [
+        (
+            r#"{"gateway":{"port":"x"}}"#,
+            "'gateway.port' must be a port number from 1 to 65535",
+        ),
+        (
+            r#"{"gateway":{"port":70000}}"#,
+            "'gateway.port' must be a port number from 1 to 65535",
+        ),
+        (
+            r#"{"gateway":{"port":0}}"#,
+            "'gateway.port' must be a port number from 1 to 65535",
+        ),
+        (
+            r#"{"gateway":{"limits":{"maxConnections":"5"}}}"#,
+            "'gateway.limits.maxConnections' must be a whole number, 0 or more",
+        ),
+        (
+            r#"{"gateway":{"limits":{"authWindowMs":-1}}}"#,
+            "'gateway.limits.authWindowMs' must be a whole number, 0 or more",
+        ),
+        (
+            r#"{"logging":{"file":"yes"}}"#,
+            "'logging.file' must be true or false",
+        ),
+        (
+            r#"{"gateway":{"bind":5}}"#,
+            "'gateway.bind' must be \"loopback\", \"lan\", \"tailnet\", \"auto\" or \"custom\"",
+        ),
+        (
+            r#"{"gateway":{"mode":"lokal"}}"#,
+            "'gateway.mode' must be \"local\" or \"remote\"",
+        ),
+        (
+            r#"{"gateway":{"auth":{"mode":true}}}"#,
+            "'gateway.auth.mode' must be \"token\", \"password\" or \"none\"",
+        ),
+        (
+            r#"{"session":{"scope":"all"}}"#,
+            "'session.scope' must be \"per-sender\" or \"global\"",
+        ),
+        (
+            r#"{"gateway":{"allowedHosts":"a"}}"#,
+            "'gateway.allowedHosts' must be an array",
+        ),
+        (
+            r#"{"gateway":{"trustedProxies":["proxy"]}}"#,
+            "'gateway.trustedProxies[0]' must be a numeric IPv4 or IPv6 address",
+        ),
+        (
+            r#"{"agents":{"defaultId":5}}"#,
+            "'agents.defaultId' must be a string",
+        ),
+    ];
+    for (text, want) in cases {
+        let path = dir.write("t.json", text);
+        let msg = config_err(load(&path, true, &|_| None, Reader::Gateway));
+        let (_, msg) = msg.split_once(": ").expect("PATH:LINE:COL: message");
+        assert_eq!(msg, want, "{text}");
+    }
+}
+
+#[test]
+fn a_client_without_the_gateways_secret_variable_falls_back() {
+    let dir = TempDir::new();
+    dir.write(
+        "clawgate.json",
+        r#"{"gateway":{"mode":"local","port":18800,"auth":{"token":"${GW_TOKEN}"}}}"#,
+    );
+    dir.write(TOKEN_FILE, TOKEN);
+    let t = client(&client_args(&dir), &[]).expect("client resolves");
+    assert_eq!(t.url, "ws://127.0.0.1:18800");
+    assert_eq!(
+        (t.token.as_deref(), t.secret_source),
+        (Some(TOKEN), "token file")
+    );
+    // With the variable, the file's token.
+    let t = client(&client_args(&dir), &[("GW_TOKEN", "from-env-file-ref")]).unwrap();
+    assert_eq!(t.token.as_deref(), Some("from-env-file-ref"));
+    // Anything but a secret still needs its variable.
+    dir.write(
+        "clawgate.json",
+        r#"{"gateway":{"mode":"local","allowedHosts":["${GW_HOST}"]}}"#,
+    );
+    let msg = config_err(client(&client_args(&dir), &[]));
+    assert!(
+        msg.ends_with(": 'gateway.allowedHosts[0]' uses ${GW_HOST}, which is not set"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_broken_file_stops_a_client_only_when_it_is_needed() {
+    let dir = TempDir::new();
+    dir.write("clawgate.json", "{\"gateway\": 1}");
+    dir.write(TOKEN_FILE, TOKEN);
+    let mut args = client_args(&dir);
+    assert!(config_err(client(&args, &[])).contains(":1:"));
+    args.location.port = Some(18800);
+    assert!(config_err(client(&args, &[])).contains(":1:"));
+    args.token = Some("t".into());
+    let t = client(&args, &[]).expect("port and token suffice");
+    assert_eq!(t.url, "ws://127.0.0.1:18800");
+    assert!(t.config_error.is_some_and(|e| e.contains(":1:")));
+    // `status` resolves what it can: the default port, the token file.
+    let t = resolve_client(&client_args(&dir), &env_of(&[]), BrokenFile::Reported).unwrap();
+    assert_eq!(
+        (t.url.as_str(), t.token.as_deref(), t.secret_source),
+        ("ws://127.0.0.1:18789", Some(TOKEN), "token file")
+    );
+    assert!(t.config_error.is_some());
 }

@@ -193,4 +193,7 @@ pub struct ClientTarget {
     /// Where the credential came from ("--token", "CLAWGATE_GATEWAY_TOKEN",
     /// "config", "token file", "none"), for `status`.
     pub secret_source: &'static str,
+    /// Why the config file did not load, when the target was resolved
+    /// without it (see `config::BrokenFile`).
+    pub config_error: Option<String>,
 }

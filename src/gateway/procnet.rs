@@ -28,8 +28,9 @@ const RELEASE_WAIT: Duration = Duration::from_secs(2);
 pub struct ForceReport {
     /// The processes that were signalled, with their names.
     pub killed: Vec<(u32, String)>,
-    /// Some ignored SIGTERM and got SIGKILL.
-    pub escalated: bool,
+    /// Those that outlived SIGTERM's grace and got SIGKILL.
+    pub sigkilled: Vec<u32>,
+    /// From the first SIGTERM until the port was free.
     pub waited_ms: u64,
 }
 
@@ -254,7 +255,7 @@ pub fn free_port(port: u16) -> Result<ForceReport, Error> {
     let mut total = waited;
     if !all_gone {
         for t in targets.iter().filter(|t| !t.exited()) {
-            report.escalated = true;
+            report.sigkilled.push(t.pid);
             t.signal(sys::SIGKILL, port)?;
         }
     }
@@ -388,7 +389,7 @@ mod tests {
         assert_eq!(listening_pids(port), [pid]);
         let report = free_port(port).expect("free_port");
         assert_eq!(report.killed, [(pid, "python3".to_string())]);
-        assert!(!report.escalated);
+        assert!(report.sigkilled.is_empty());
         assert!(report.waited_ms < 3000, "{report:?}");
         let status = child.0.wait().expect("reap");
         assert!(!status.success());
@@ -401,7 +402,7 @@ mod tests {
             return;
         };
         let report = free_port(port).expect("free_port");
-        assert!(report.escalated);
+        assert_eq!(report.sigkilled, [child.0.id()]);
         assert!(report.waited_ms >= 700, "{report:?}");
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(child.0.wait().expect("reap").signal(), Some(sys::SIGKILL));

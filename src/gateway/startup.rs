@@ -1,10 +1,19 @@
-//! Start-up steps that can fail before the first connection: the state
-//! directory, the single-instance lock, the secret and the listeners.
+//! Start-up steps that can fail before the first connection: the
+//! single-instance lock, `--force`, the listeners, then the state
+//! directory, `--reset` and the secret.
+//!
+//! They run in that order so that everything that can fail without
+//! writing anything (the lock held by another gateway, a port in use)
+//! fails before anything is written, deleted or replaced: a start that
+//! fails leaves the state directory as it was. The writes that remain
+//! after the bind (creating the directory and the lock file, `--reset`,
+//! the PID, the log file, a first token) need the lock, and the lock
+//! file lives in the directory.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,17 +26,138 @@ use crate::error::Error;
 use crate::sys;
 
 const LOCK_FILE: &str = "gateway.lock";
+/// How often a held lock is tried again within its grace.
+const LOCK_RETRY: Duration = Duration::from_millis(5);
 
-pub(super) fn prepare_state_dir(s: &Settings) -> Result<(), Error> {
-    if s.reset {
-        // Only the files this gateway writes; never a whole directory the
-        // user may have pointed --state-dir at.
-        for name in [TOKEN_FILE, "clawgate.json", LOCK_FILE] {
-            let _ = fs::remove_file(s.state_dir.join(name));
+/// The single-instance lock: an exclusive `flock` on `gateway.lock`, held
+/// for the life of the process and released by the kernel even after
+/// `kill -9`, so a stale file never blocks a restart. `None` until the
+/// lock file exists: nobody can hold a lock on a file that is not there,
+/// and creating it is a write, which waits for `claim`.
+pub(super) struct Instance {
+    file: Option<File>,
+}
+
+impl Instance {
+    /// Takes the lock if the lock file exists, writing nothing. With
+    /// `--force` and a gateway holding both the lock and our port, that
+    /// gateway is stopped first (and `force` reports what was stopped);
+    /// a lock held by a gateway elsewhere is never a reason to stop
+    /// anything. Without `--force`, a short grace covers `clawgate
+    /// status`, which takes the lock for a moment to see whether a
+    /// gateway holds it.
+    pub(super) fn take(
+        s: &Settings,
+        force: &mut dyn FnMut() -> Result<(), Error>,
+    ) -> Result<Instance, Error> {
+        let path = s.state_dir.join(LOCK_FILE);
+        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if s.force {
+                    force()?;
+                }
+                return Ok(Instance { file: None });
+            }
+            Err(e) => return Err(Error::io(format!("opening '{}'", path.display()), e)),
+        };
+        if locked(&file, &path, Duration::ZERO)? {
+            if s.force {
+                force()?;
+            }
+            return Ok(Instance { file: Some(file) });
         }
-        let _ = fs::remove_dir_all(s.state_dir.join("logs"));
-        let _ = fs::remove_dir_all(s.state_dir.join("agents"));
+        let holder = holder_pid(&file);
+        let holds_port =
+            s.port != 0 && holder.is_some_and(|pid| procnet::listening_pids(s.port).contains(&pid));
+        let grace = if s.force && holds_port {
+            force()?;
+            // The stopped gateway may still be exiting.
+            Duration::from_millis(2000)
+        } else {
+            Duration::from_millis(250)
+        };
+        if locked(&file, &path, grace)? {
+            return Ok(Instance { file: Some(file) });
+        }
+        Err(already_running(holder_pid(&file).or(holder), &path))
     }
+
+    /// Makes the lock durable once writing is allowed: creates the state
+    /// directory and the lock file when they are missing, takes the lock
+    /// (another gateway may have created it meanwhile), and writes our
+    /// PID into it.
+    pub(super) fn claim(&mut self, s: &Settings) -> Result<(), Error> {
+        let path = s.state_dir.join(LOCK_FILE);
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => {
+                create_state_dir(s)?;
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(|e| Error::io(format!("opening '{}'", path.display()), e))?;
+                if !locked(&f, &path, Duration::ZERO)? {
+                    return Err(already_running(holder_pid(&f), &path));
+                }
+                f
+            }
+        };
+        write_pid(&file).map_err(|e| Error::io(format!("writing '{}'", path.display()), e))?;
+        self.file = Some(file);
+        Ok(())
+    }
+}
+
+/// Tries the lock until it is taken or `grace` is over.
+fn locked(file: &File, path: &std::path::Path, grace: Duration) -> Result<bool, Error> {
+    let deadline = Instant::now() + grace;
+    loop {
+        let got = sys::try_lock_exclusive(file)
+            .map_err(|e| Error::io(format!("locking '{}'", path.display()), e))?;
+        if got || Instant::now() >= deadline {
+            return Ok(got);
+        }
+        thread::sleep(LOCK_RETRY);
+    }
+}
+
+/// The PID the lock's holder wrote into it.
+fn holder_pid(file: &File) -> Option<u32> {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+}
+
+fn already_running(pid: Option<u32>, path: &std::path::Path) -> Error {
+    match pid {
+        Some(pid) => Error::runtime(format!("gateway already running (PID {pid})")),
+        None => Error::runtime(format!(
+            "gateway already running (lock '{}' is held)",
+            path.display()
+        )),
+    }
+}
+
+/// Our PID, right-aligned in a fixed width and written over the old one
+/// in place. Truncating first would be the obvious way, but on ext4 a
+/// truncate of a file written moments ago (the previous gateway's PID)
+/// waits on the journal: 0.3 ms typically, several under load, on every
+/// restart. Readers trim the spaces.
+fn write_pid(file: &File) -> io::Result<()> {
+    let text = format!("{:>10}\n", std::process::id());
+    file.write_all_at(text.as_bytes(), 0)?;
+    if file.metadata()?.len() > text.len() as u64 {
+        file.set_len(text.len() as u64)?;
+    }
+    Ok(())
+}
+
+fn create_state_dir(s: &Settings) -> Result<(), Error> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -40,47 +170,20 @@ pub(super) fn prepare_state_dir(s: &Settings) -> Result<(), Error> {
         })
 }
 
-/// One gateway per state directory: an exclusive `flock` on the lock file,
-/// held for the life of the process and released by the kernel even after
-/// `kill -9`, so a stale file never blocks a restart.
-pub(super) fn lock_instance(s: &Settings) -> Result<File, Error> {
-    let path = s.state_dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::io(format!("opening '{}'", path.display()), e))?;
-    // With --force the previous owner may still be exiting. Without it, a
-    // short grace still covers `clawgate status`, which takes the lock for
-    // a moment to see whether a gateway holds it.
-    let grace = Duration::from_millis(if s.force { 2000 } else { 250 });
-    let deadline = Instant::now() + grace;
-    loop {
-        if sys::try_lock_exclusive(&file)
-            .map_err(|e| Error::io(format!("locking '{}'", path.display()), e))?
-        {
-            break;
-        }
-        if Instant::now() >= deadline {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            return Err(match text.trim().parse::<u32>() {
-                Ok(pid) => Error::runtime(format!("gateway already running (PID {pid})")),
-                Err(_) => Error::runtime(format!(
-                    "gateway already running (lock '{}' is held)",
-                    path.display()
-                )),
-            });
-        }
-        thread::sleep(Duration::from_millis(25));
+/// `--reset`: deletes the dev state, under the lock. Only the files this
+/// gateway writes (never a whole directory the user may have pointed
+/// --state-dir at), and never the lock file itself: deleting a held lock
+/// file would let the next gateway lock a new one beside us. Says
+/// whether there was anything to delete.
+pub(super) fn reset_state(s: &Settings) -> bool {
+    let mut any = false;
+    for name in [TOKEN_FILE, "clawgate.json"] {
+        any |= fs::remove_file(s.state_dir.join(name)).is_ok();
     }
-    file.set_len(0)
-        .and_then(|_| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
-        .map_err(|e| Error::io(format!("writing '{}'", path.display()), e))?;
-    Ok(file)
+    for dir in ["logs", "agents"] {
+        any |= fs::remove_dir_all(s.state_dir.join(dir)).is_ok();
+    }
+    any
 }
 
 pub(super) fn resolve_secret(
@@ -110,29 +213,33 @@ pub(super) fn resolve_secret(
     Ok(secret)
 }
 
-/// The addresses `--bind` asks for. Parsed as numeric `SocketAddr`s so no
-/// resolver is linked into static builds.
-fn addresses(s: &Settings) -> Vec<IpAddr> {
+/// The addresses `--bind` asks for, and a warning when they are not
+/// what was asked. Parsed as numeric `SocketAddr`s so no resolver is
+/// linked into static builds.
+fn addresses(s: &Settings) -> (Vec<IpAddr>, Option<&'static str>) {
     let v4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
     match s.bind {
-        BindMode::Loopback | BindMode::Auto => vec![v4, IpAddr::V6(Ipv6Addr::LOCALHOST)],
-        BindMode::Lan => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+        BindMode::Loopback | BindMode::Auto => (vec![v4, IpAddr::V6(Ipv6Addr::LOCALHOST)], None),
+        BindMode::Lan => (vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)], None),
         BindMode::Tailnet => match sys::tailnet_ipv4() {
             // Loopback too, so `clawgate call` on the same host still works.
-            Some(ip) => vec![IpAddr::V4(ip), v4],
-            None => {
-                log::warn!("no tailnet (100.64.0.0/10) address found: listening on loopback only");
-                vec![v4]
-            }
+            Some(ip) => (vec![IpAddr::V4(ip), v4], None),
+            None => (
+                vec![v4],
+                Some("no tailnet (100.64.0.0/10) address found: listening on loopback only"),
+            ),
         },
-        BindMode::Custom => vec![s.bind_host.unwrap_or(v4)],
+        BindMode::Custom => (vec![s.bind_host.unwrap_or(v4)], None),
     }
 }
 
-pub(super) fn bind(s: &Settings) -> Result<Vec<TcpListener>, Error> {
+/// The listeners, and a warning for the log (which does not exist yet:
+/// the bind comes before anything is written, the log file included).
+pub(super) fn bind(s: &Settings) -> Result<(Vec<TcpListener>, Option<&'static str>), Error> {
     let mut port = s.port;
     let mut out = Vec::new();
-    for (i, ip) in addresses(s).into_iter().enumerate() {
+    let (addrs, warning) = addresses(s);
+    for (i, ip) in addrs.into_iter().enumerate() {
         let addr = SocketAddr::new(ip, port);
         match TcpListener::bind(addr) {
             Ok(l) => {
@@ -147,7 +254,7 @@ pub(super) fn bind(s: &Settings) -> Result<Vec<TcpListener>, Error> {
             Err(e) => return Err(Error::io(format!("cannot listen on {addr}"), e)),
         }
     }
-    Ok(out)
+    Ok((out, warning))
 }
 
 fn port_in_use(addr: SocketAddr) -> Error {

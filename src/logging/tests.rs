@@ -187,6 +187,7 @@ fn a_failing_log_file_is_abandoned() {
     log::set_max_level(LevelFilter::Debug);
     let logger = Logger {
         stderr: PLAIN,
+        announce_on_stderr: false,
         file: Mutex::new(Some(sink)),
     };
     let record = |msg| {

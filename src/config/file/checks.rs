@@ -76,6 +76,11 @@ pub(super) fn limits(f: &LimitsFile) -> Result<Limits, String> {
 /// provider, then id.
 pub(super) fn check(f: &FileConfig) -> Result<Vec<ModelEntry>, String> {
     let g = &f.gateway.0;
+    // Port 0 ("any free port") is for `run --port 0` alone: the client
+    // commands read this port to connect to, and a service needs a fixed one.
+    if g.port == Some(0) {
+        return Err("'gateway.port' must be a port number from 1 to 65535".to_string());
+    }
     if let Some(t) = g.tick_interval_ms {
         if !(100..=3_600_000).contains(&t) {
             return Err(format!(
