@@ -229,6 +229,16 @@ fn status_json_reports_config_state_auth_instance_and_probe() {
     assert_eq!(probe["protocol"], 4, "{v}");
     assert!(probe["server"]["version"].is_string(), "{v}");
     assert!(probe["server"]["connId"].is_string(), "{v}");
+    // The gateway's memory ceiling and connections, from its status.
+    let ceiling = &probe["memoryCeiling"];
+    assert!(ceiling["totalBytes"].as_u64().unwrap_or(0) > 8 << 20, "{v}");
+    assert!(ceiling["perConnectionBytes"].is_u64(), "{v}");
+    // This one, and the probe's own if its close is not yet seen.
+    let clients = probe["connections"]["clients"].as_u64();
+    assert!(matches!(clients, Some(1..=2)), "{v}");
+    let out = gw.cli(&["status"]);
+    let t = text(&out.stdout);
+    assert!(t.contains("  memory:    at most "), "{t}");
 
     let out = gw.cli(&["status", "--json", "--config", &cfg.display().to_string()]);
     assert_exit(&out, 0);

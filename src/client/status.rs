@@ -91,6 +91,9 @@ pub fn status(args: &StatusArgs) -> Result<Output, Error> {
             describe(p["reachable"] == true, &p["error"])
         ),
     };
+    if let Some(p) = probe.as_ref().filter(|p| p["ok"] == true) {
+        t += &memory_line(p);
+    }
     if let Some(line) = service["lastError"]["line"].as_str() {
         t += &format!(
             "\n  log:       {line}\n             (its last warning or error, from '{}')",
@@ -184,7 +187,9 @@ fn lock_state(target: &ClientTarget) -> Value {
     }
 }
 
-/// Connects as a probe and reports what `hello-ok` says.
+/// Connects as a probe and reports what `hello-ok` says, with the
+/// gateway's connections and memory ceiling from its `status` (null when
+/// the gateway does not report them or does not let this client ask).
 fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
     let started = Instant::now();
     let hello = Hello {
@@ -196,6 +201,7 @@ fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             let h = s.hello.clone();
             s.close();
+            let gateway = gateway_status(target, args);
             json!({
                 "ok": true,
                 "reachable": true,
@@ -205,6 +211,8 @@ fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
                 "uptimeMs": h["snapshot"]["uptimeMs"],
                 "presence": h["snapshot"]["presence"].as_array().map_or(0, Vec::len),
                 "auth": h["auth"],
+                "connections": gateway["connections"],
+                "memoryCeiling": gateway["memoryCeiling"],
             })
         }
         Err(f) => {
@@ -214,6 +222,43 @@ fn probe_hello(target: &ClientTarget, args: &ClientArgs) -> Value {
             v
         }
     }
+}
+
+/// The `gateway` section of the gateway's `status`, or null. A probe
+/// connection is granted no scopes (as the reference grants them only to
+/// the local CLI), so this asks as the CLI, on a second connection.
+fn gateway_status(target: &ClientTarget, args: &ClientArgs) -> Value {
+    let hello = Hello {
+        mode: "cli",
+        scopes: vec![protocol::SCOPE_READ.to_string()],
+    };
+    let Ok(mut s) = open(target, args, &hello) else {
+        return Value::Null;
+    };
+    let status = s.request("status", None, false);
+    s.close();
+    status.map_or(Value::Null, |st| st["gateway"].clone())
+}
+
+/// The probe's connections and memory ceiling, when the gateway reports
+/// them: what an operator sizing a small host needs to see.
+fn memory_line(probe: &Value) -> String {
+    let Some(total) = probe["memoryCeiling"]["totalBytes"].as_u64() else {
+        return String::new();
+    };
+    let per = probe["memoryCeiling"]["perConnectionBytes"]
+        .as_u64()
+        .unwrap_or(0);
+    let now = match probe["connections"]["clients"].as_u64() {
+        Some(1) => "; 1 client now".to_string(),
+        Some(n) => format!("; {n} clients now"),
+        None => String::new(),
+    };
+    format!(
+        "\n  memory:    at most {} whatever clients send ({} per connection{now})",
+        crate::config::human(total),
+        crate::config::human(per)
+    )
 }
 
 fn human_duration(ms: u64) -> String {
@@ -228,6 +273,19 @@ fn human_duration(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_line_shows_the_ceiling_when_there_is_one() {
+        let probe = json!({
+            "connections": {"clients": 3},
+            "memoryCeiling": {"totalBytes": 3u64 << 30, "perConnectionBytes": 9u64 << 20},
+        });
+        assert_eq!(
+            memory_line(&probe),
+            "\n  memory:    at most 3.0 GiB whatever clients send (9.0 MiB per connection; 3 clients now)"
+        );
+        assert_eq!(memory_line(&json!({"memoryCeiling": null})), "");
+    }
 
     #[test]
     fn durations_read_naturally() {
