@@ -127,12 +127,15 @@ pub fn fit_to_host(l: &mut Limits, host: &Host) -> Vec<String> {
     notes
 }
 
-/// `bytes` for people: "2.3 GiB", "512.0 MiB".
+/// `bytes` for people: "2.3 GiB", "512.0 MiB". In integer tenths, not
+/// through `f64`: float formatting would add about 13 KiB to the binary.
 pub fn human(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1024 * MIB => format!("{:.1} GiB", b as f64 / (1024 * MIB) as f64),
-        b => format!("{:.1} MiB", b as f64 / MIB as f64),
-    }
+    let (unit, name) = match bytes {
+        b if b >= 1024 * MIB => (1024 * MIB, "GiB"),
+        _ => (MIB, "MiB"),
+    };
+    let tenths = (u128::from(bytes) * 10 + u128::from(unit) / 2) / u128::from(unit);
+    format!("{}.{} {name}", tenths / 10, tenths % 10)
 }
 
 #[cfg(test)]

@@ -227,12 +227,12 @@ impl Connection {
                             };
                             let started = Instant::now();
                             let result = m.call(&ctx);
-                            let took = started.elapsed().as_secs_f64() * 1000.0;
+                            let took = Millis(started.elapsed());
                             match result {
                                 Ok(payload) => {
                                     let reply = self.bounded(&id, protocol::res_ok(&id, &payload));
                                     log::debug!(
-                                        "{} {method}: ok in {took:.2} ms ({} bytes)",
+                                        "{} {method}: ok in {took} ms ({} bytes)",
                                         self.id,
                                         reply.len()
                                     );
@@ -240,7 +240,7 @@ impl Connection {
                                 }
                                 Err(e) => {
                                     log::debug!(
-                                        "{} {method}: {} in {took:.2} ms: {}",
+                                        "{} {method}: {} in {took} ms: {}",
                                         self.id,
                                         e.code,
                                         e.message
@@ -269,5 +269,16 @@ impl Connection {
             self.bounds.max_payload
         ));
         protocol::res_err(id, &e)
+    }
+}
+
+/// A duration as milliseconds with three decimals ("0.042"), for the
+/// debug log; integer arithmetic keeps float formatting out of the binary.
+struct Millis(std::time::Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let us = self.0.as_micros();
+        write!(f, "{}.{:03}", us / 1000, us % 1000)
     }
 }
