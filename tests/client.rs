@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{clawgate, free_port, lines_of, run_with_timeout, text, Gateway, TempDir, BIN};
+use crate::util::{
+    assert_exit, clawgate, free_port, lines_of, lone, run_with_timeout, text, Gateway, BIN,
+};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -20,24 +22,6 @@ fn json_of(out: &Output) -> Value {
             text(&out.stderr)
         )
     })
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// A client command with HOME in a fresh temp dir and no gateway around.
-fn lone(args: &[&str]) -> Output {
-    let home = TempDir::new();
-    let mut cmd = clawgate(home.path());
-    cmd.args(args);
-    run_with_timeout(cmd, LIMIT)
 }
 
 // ---- call -------------------------------------------------------------------

@@ -5,33 +5,15 @@
 //! and `logs --follow` ending with its reader.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    clawgate, connect_params, ok_stdout, run_with_timeout, spawn_listening, text, Gateway,
-    Listening, Opts, ServiceHost, TempDir, Ws,
+    assert_exit, clawgate, connect_params, lone, ok_stdout, run_with_timeout, spawn_listening,
+    text, Gateway, Listening, Opts, ServiceHost, TempDir, Ws,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// A command with HOME in a fresh temp dir and no gateway around.
-fn lone(args: &[&str]) -> Output {
-    let home = TempDir::new();
-    let mut cmd = clawgate(home.path());
-    cmd.args(args);
-    run_with_timeout(cmd, LIMIT)
-}
 
 // ---- --url and --port ---------------------------------------------------------
 

@@ -112,6 +112,25 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Asserts a command's exit status, showing its output when it differs.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// A command with HOME in a fresh temp dir and no gateway around.
+pub fn lone(args: &[&str]) -> Output {
+    let home = TempDir::new();
+    let mut cmd = clawgate(home.path());
+    cmd.args(args);
+    run_with_timeout(cmd, Duration::from_secs(20))
+}
+
 pub struct Gateway {
     pub child: Child,
     pub port: u16,

@@ -107,19 +107,9 @@ fn string(raw: Option<&RawValue>) -> Option<String> {
 /// strings. The parts of a frame that are skipped rather than parsed are
 /// held to the same limit as the parts that are parsed.
 fn check_depth(text: &str) -> Result<(), FrameError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in text.as_bytes() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut depth = 0usize;
+    for b in outside_strings(text) {
         match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -131,4 +121,23 @@ fn check_depth(text: &str) -> Result<(), FrameError> {
         }
     }
     Ok(())
+}
+
+/// The bytes of JSON `text` outside its strings (their contents and
+/// quotes skipped, escapes honoured): what a scan of its structure reads.
+pub(super) fn outside_strings(text: &str) -> impl Iterator<Item = u8> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    text.bytes().filter(move |&b| {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            return false;
+        }
+        in_string = b == b'"';
+        !in_string
+    })
 }

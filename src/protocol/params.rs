@@ -184,24 +184,9 @@ pub fn value(
 /// How many values `text` holds at most: one more than its separators
 /// and openings outside strings.
 fn values_in(text: &str) -> usize {
-    let (mut n, mut in_string, mut escaped) = (1usize, false, false);
-    for &b in text.as_bytes() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b',' | b'[' | b'{' | b':' => n += 1,
-            _ => {}
-        }
-    }
-    n
+    1 + super::frame::outside_strings(text)
+        .filter(|b| matches!(b, b',' | b'[' | b'{' | b':'))
+        .count()
 }
 
 /// `T` from params already read as a tree, checked.
@@ -520,6 +505,9 @@ mod tests {
             "invalid thing params: more than 4096 values"
         );
         assert_eq!(values_in(r#"{"a": "x,y[{", "b": [1, 2]}"#), 7);
+        // An escaped quote does not end a string; an escaped backslash does
+        // not escape the quote after it.
+        assert_eq!(values_in(r#"["a\",[", "b\\", 1]"#), 4);
     }
 
     #[test]
