@@ -33,7 +33,7 @@ pub use changes::{classify, Changes};
 pub use file::redact;
 use file::{in_file, FileSettings, GatewayMode, Reader, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};
 pub use flags::{ws_host_port, ClientArgs, Location, RunArgs};
-use location::{config_path, read_token_file, var};
+use location::{config_path, read_token_file};
 pub use location::{
     installed_system_service, is_openwrt, procd_service, state_dir, system_root,
     systemd_system_service, systemd_user_service, token_in_env_file, under, ServicePaths, ENV_FILE,
@@ -46,6 +46,12 @@ pub use types::{
 /// Read access to the environment, injectable so tests need not mutate the
 /// process environment.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A variable's value; an empty variable counts as unset, as `VAR= cmd`
+/// is the shell's way of unsetting for one command.
+fn var(env: Env, name: &str) -> Option<String> {
+    env(name).filter(|v| !v.is_empty())
+}
 
 /// The name of the generated token file inside the state directory.
 pub const TOKEN_FILE: &str = "gateway.token";

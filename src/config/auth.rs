@@ -7,8 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::file::{in_file, FileSettings};
-use super::location::var;
-use super::{bind_name, Env};
+use super::{bind_name, var, Env};
 use super::{AuthMode, BindMode, RunArgs};
 use crate::error::Error;
 

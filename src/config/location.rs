@@ -10,14 +10,8 @@ use std::path::{Path, PathBuf};
 
 use super::auth::check_stored_token;
 use super::Location;
-use super::{Env, CONFIG_FILE, TOKEN_FILE};
+use super::{var, Env, CONFIG_FILE, TOKEN_FILE};
 use crate::error::{io_message, Error};
-
-/// A variable's value; an empty variable counts as unset, as `VAR= cmd`
-/// is the shell's way of unsetting for one command.
-pub(super) fn var(env: Env, name: &str) -> Option<String> {
-    env(name).filter(|v| !v.is_empty())
-}
 
 fn home(env: Env) -> Result<PathBuf, Error> {
     var(env, "HOME").map(PathBuf::from).ok_or_else(|| {
