@@ -10,8 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    clawgate, free_port, lines_of, run_with_timeout, spawn_listening, text, Closed, Gateway,
-    TempDir, Ws,
+    clawgate, lines_of, run_with_timeout, spawn_listening, text, Closed, Gateway, TempDir, Ws,
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -91,7 +90,11 @@ fn run_config(home: &TempDir, path: &Path) -> Output {
 fn lan_bind_without_a_secret_exits_78_and_binds_nothing() {
     for auth in [&["--auth", "none"][..], &["--auth", "token"], &[]] {
         let home = TempDir::new();
-        let port = free_port();
+        // The port stays held by this test while clawgate runs: had it tried
+        // to bind before refusing, it would fail with "already in use" (exit
+        // 1), not 78. Holding it also keeps parallel tests from taking it.
+        let held = TcpListener::bind(("0.0.0.0", 0)).unwrap();
+        let port = held.local_addr().unwrap().port();
         let mut cmd = clawgate(home.path());
         cmd.args(["run", "--bind", "lan", "--allow-unconfigured", "--port"])
             .arg(port.to_string())
@@ -104,8 +107,8 @@ fn lan_bind_without_a_secret_exits_78_and_binds_nothing() {
             "{auth:?}: {err}"
         );
         assert!(text(&out.stdout).is_empty(), "{auth:?}");
-        TcpListener::bind(("0.0.0.0", port))
-            .unwrap_or_else(|e| panic!("port {port} was left bound ({auth:?}): {e}"));
+        assert!(!err.contains("in use"), "{auth:?}: {err}");
+        drop(held);
         assert!(!home.path().join(".clawgate/gateway.token").exists());
     }
 }

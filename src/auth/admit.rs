@@ -119,7 +119,7 @@ mod tests {
             scopes: vec!["operator.admin".into(), "operator.read".into()],
             auth: ConnectAuth {
                 token: token.map(String::from),
-                password: None,
+                ..ConnectAuth::default()
             },
             ..ConnectParams::default()
         };

@@ -182,6 +182,7 @@ mod tests {
         ConnectAuth {
             token: token.map(String::from),
             password: password.map(String::from),
+            ..ConnectAuth::default()
         }
     }
 

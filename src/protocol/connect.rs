@@ -65,14 +65,25 @@ pub struct ClientInfo {
 pub struct ConnectAuth {
     pub token: Option<String>,
     pub password: Option<String>,
+    /// The per-device token a paired device replays.
+    pub device_token: Option<String>,
+    /// Setup-code hand-off (not supported; it only enters the signature).
+    pub bootstrap_token: Option<String>,
 }
 
-/// The `device` block. Accepted but not verified yet (device proof and
-/// pairing are the next step), so it grants nothing.
+/// The `device` block: an Ed25519 identity and its proof of the challenge
+/// (`auth::device` verifies it). Every field is optional here so that a
+/// missing one is refused with the reference's device-auth error, not as
+/// malformed params.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an object")]
 pub struct DeviceBlock {
     pub id: Option<String>,
+    pub public_key: Option<String>,
+    pub signature: Option<String>,
+    /// Milliseconds; a client that sends something else fails the check.
+    pub signed_at: Option<u64>,
+    pub nonce: Option<String>,
 }
 
 /// `connect` params. Unknown keys are ignored on purpose: clients add
@@ -90,6 +101,14 @@ pub struct ConnectParams {
     #[serde(default, deserialize_with = "or_default")]
     pub auth: ConnectAuth,
     pub device: Option<DeviceBlock>,
+    /// What a node offers (role `node`): capability groups, commands, the
+    /// permissions it holds and its `PATH`.
+    #[serde(default, deserialize_with = "or_default")]
+    pub caps: Vec<String>,
+    #[serde(default, deserialize_with = "or_default")]
+    pub commands: Vec<String>,
+    pub permissions: Option<serde_json::Value>,
+    pub path_env: Option<String>,
 }
 
 impl ConnectParams {

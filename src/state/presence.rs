@@ -95,13 +95,17 @@ impl fmt::Display for PresenceKey {
 struct Entry {
     fields: Map<String, Value>,
     ts: u64,
+    /// When it last changed among all entries: orders those changed in
+    /// the same millisecond, so "newest first" is exact.
+    order: u64,
     /// `fields` (with `ts`) as JSON, kept in step with them.
     json: String,
 }
 
 impl Entry {
-    fn stamp(&mut self, now_ms: u64) {
+    fn stamp(&mut self, now_ms: u64, order: u64) {
         self.ts = now_ms;
+        self.order = order;
         self.fields.insert("ts".into(), Value::from(now_ms));
         self.json = Value::Object(self.fields.clone()).to_string();
     }
@@ -110,6 +114,8 @@ impl Entry {
 #[derive(Debug)]
 pub struct Presence {
     entries: HashMap<PresenceKey, Entry>,
+    /// Changes so far, for [`Entry::order`].
+    changes: u64,
     /// The gateway's own entry is built from these on every read.
     hostname: String,
     lan_ip: Option<String>,
@@ -119,6 +125,7 @@ impl Presence {
     pub fn new(hostname: String, lan_ip: Option<String>) -> Presence {
         Presence {
             entries: HashMap::new(),
+            changes: 0,
             hostname,
             lan_ip,
         }
@@ -132,6 +139,7 @@ impl Presence {
         let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
             fields: Map::new(),
             ts: now_ms,
+            order: 0,
             json: String::new(),
         });
         for (k, v) in fields {
@@ -145,7 +153,8 @@ impl Presence {
                 entry.fields.insert((*name).to_string(), v);
             }
         }
-        entry.stamp(now_ms);
+        self.changes += 1;
+        entry.stamp(now_ms, self.changes);
     }
 
     /// Marks an entry as gone without removing it, so others see why it
@@ -154,7 +163,8 @@ impl Presence {
         match self.entries.get_mut(key) {
             Some(e) => {
                 e.fields.insert("reason".into(), Value::from(reason));
-                e.stamp(now_ms);
+                self.changes += 1;
+                e.stamp(now_ms, self.changes);
                 true
             }
             None => false,
@@ -177,7 +187,7 @@ impl Presence {
             .values()
             .filter(|e| now_ms.saturating_sub(e.ts) <= TTL_MS)
             .collect();
-        rows.sort_by_key(|e| std::cmp::Reverse(e.ts));
+        rows.sort_by_key(|e| std::cmp::Reverse((e.ts, e.order)));
         let mut out = String::with_capacity(1024);
         out.push('[');
         out.push_str(&Value::Object(self.own(now_ms)).to_string());
@@ -222,7 +232,7 @@ impl Presence {
         let oldest = self
             .entries
             .iter()
-            .min_by_key(|(_, e)| e.ts)
+            .min_by_key(|(_, e)| (e.ts, e.order))
             .map(|(k, _)| k.clone());
         if let Some(k) = oldest {
             self.entries.remove(&k);
