@@ -18,18 +18,24 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::protocol::{self, ErrorShape, Payload, Role, SCOPE_ADMIN, SCOPE_READ};
-use crate::state::{Live, PresenceKey, Shared};
+use std::sync::Arc;
+
+use crate::state::{ConnId, Live, PresenceKey, Shared};
 pub use system::health;
 
 /// Who is calling, as settled at `connect`.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The calling connection: where a reply that comes later is sent.
+    pub conn: ConnId,
     pub role: Role,
     pub scopes: Vec<String>,
     pub protocol: u64,
     /// This connection's presence key (also for `mode: cli` clients, which
     /// are not listed but may still report a system event).
     pub presence_key: PresenceKey,
+    /// The verified `device.id` (a node's id), when it sent a device block.
+    pub device: Option<Arc<str>>,
 }
 
 /// What a handler is given: the shared state, this request's
@@ -196,10 +202,12 @@ mod tests {
 
     fn caller(role: Role, scopes: &[&str], protocol: u64) -> Caller {
         Caller {
+            conn: ConnId::new(1),
             role,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             protocol,
             presence_key: PresenceKey::new("k"),
+            device: None,
         }
     }
 

@@ -42,7 +42,7 @@ use crate::config::{Limits, Settings};
 use crate::protocol::StateVersion;
 pub use budget::Budget;
 use clients::Clients;
-pub use clients::ConnId;
+pub use clients::{Audience, ConnId, Member};
 pub use outbox::{Delivery, Next, Outbox, QueuedEvent};
 use presence::Presence;
 pub use presence::{PresenceKey, FIELDS as PRESENCE_FIELDS};
@@ -280,10 +280,10 @@ impl Shared {
 
     /// Admits a handshaken client: it receives broadcasts from now on, and
     /// its address's failed attempts are forgotten.
-    pub fn register(&self, id: ConnId, ip: IpAddr, outbox: Arc<Outbox>) {
+    pub fn register(&self, id: ConnId, ip: IpAddr, outbox: Arc<Outbox>, member: Member) {
         let mut st = self.state();
         st.limiter.record_success(addr_key(ip));
-        st.clients.insert(id, outbox);
+        st.clients.insert(id, outbox, member);
     }
 
     pub fn unregister(&self, id: ConnId) {
@@ -310,15 +310,29 @@ impl Shared {
 
     /// Sends one event to every handshaken client.
     pub fn broadcast(&self, name: &'static str, payload: &Value, delivery: Delivery) {
-        let event = QueuedEvent::new(name, payload.to_string(), None);
-        let fanout = self.state().clients.fanout(event, delivery);
-        fanout.deliver();
+        self.send(
+            Audience::All,
+            QueuedEvent::new(name, payload.to_string(), None),
+            delivery,
+        );
+    }
+
+    /// Sends one event to the clients `to` picks out; returns how many.
+    pub fn send(&self, to: Audience, event: QueuedEvent, delivery: Delivery) -> usize {
+        let fanout = self.state().clients.fanout(to, event, delivery);
+        fanout.deliver().len()
     }
 
     /// Closes every handshaken client with `code` and `reason` once what is
     /// queued for it is written (a rotated secret: 4001).
     pub fn close_all(&self, code: u16, reason: &str) -> usize {
-        let targets = self.state().clients.outboxes();
+        self.close(Audience::All, code, reason)
+    }
+
+    /// Closes the clients `to` picks out (a revoked device: 4001) once what
+    /// is queued for them is written; returns how many.
+    pub fn close(&self, to: Audience, code: u16, reason: &str) -> usize {
+        let targets = self.state().clients.outboxes(to);
         for t in &targets {
             t.close(code, reason);
         }
@@ -335,7 +349,10 @@ impl Shared {
             payload["restartExpectedMs"] = json!(ms);
         }
         let event = QueuedEvent::new("shutdown", payload.to_string(), None);
-        let fanout = self.state().clients.fanout(event, Delivery::Required);
+        let fanout = self
+            .state()
+            .clients
+            .fanout(Audience::All, event, Delivery::Required);
         let targets = fanout.deliver();
         for t in &targets {
             t.close(1012, "service restart");
@@ -391,7 +408,7 @@ impl Shared {
             st.versions.presence += 1;
             let payload = format!(r#"{{"presence":{}}}"#, st.presence.list_json(now, budget));
             let event = QueuedEvent::new("presence", payload, Some(st.versions));
-            st.clients.fanout(event, Delivery::Droppable)
+            st.clients.fanout(Audience::All, event, Delivery::Droppable)
         };
         fanout.deliver();
     }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::outbox::{Delivery, Outbox, QueuedEvent};
+use crate::protocol::{has_scope, Role};
 
 /// A connection's id within this process: distinct for its lifetime,
 /// never reused. (The `connId` clients see is a UUID.)
@@ -14,7 +15,7 @@ use super::outbox::{Delivery, Outbox, QueuedEvent};
 pub struct ConnId(u64);
 
 impl ConnId {
-    pub(super) fn new(n: usize) -> ConnId {
+    pub(crate) fn new(n: usize) -> ConnId {
         ConnId(n as u64)
     }
 }
@@ -25,14 +26,58 @@ impl fmt::Display for ConnId {
     }
 }
 
+/// What other threads need to know of a handshaken client to pick it out
+/// of a fan-out or a close: its role, its scopes and its device.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub role: Role,
+    pub scopes: Vec<String>,
+    /// The verified `device.id`, when the connect carried a device block
+    /// (a node's id is its device id).
+    pub device: Option<Arc<str>>,
+}
+
+/// Who an event or a close is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// Every handshaken client.
+    All,
+    /// Operators holding this scope (or `operator.admin`, which implies
+    /// every operator scope).
+    Scope(&'static str),
+    /// One connection.
+    Conn(ConnId),
+    /// Every connection of this device, in this role when one is given.
+    Device(&'a str, Option<Role>),
+}
+
+impl Audience<'_> {
+    fn admits(&self, id: ConnId, m: &Member) -> bool {
+        match *self {
+            Audience::All => true,
+            Audience::Scope(scope) => m.role == Role::Operator && has_scope(&m.scopes, scope),
+            Audience::Conn(c) => c == id,
+            Audience::Device(device, role) => {
+                m.device.as_deref() == Some(device) && role.is_none_or(|r| r == m.role)
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Client {
+    outbox: Arc<Outbox>,
+    member: Member,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Clients {
-    by_id: HashMap<ConnId, Arc<Outbox>>,
+    by_id: HashMap<ConnId, Client>,
 }
 
 impl Clients {
-    pub(super) fn insert(&mut self, id: ConnId, outbox: Arc<Outbox>) {
-        self.by_id.insert(id, outbox);
+    pub(super) fn insert(&mut self, id: ConnId, outbox: Arc<Outbox>, member: Member) {
+        self.by_id.insert(id, Client { outbox, member });
     }
 
     pub(super) fn remove(&mut self, id: ConnId) {
@@ -47,16 +92,32 @@ impl Clients {
         self.by_id.is_empty()
     }
 
-    pub(super) fn outboxes(&self) -> Vec<Arc<Outbox>> {
-        self.by_id.values().cloned().collect()
+    /// The outboxes of the clients `to` picks out.
+    pub(super) fn outboxes(&self, to: Audience) -> Vec<Arc<Outbox>> {
+        match to {
+            // The common case of one target, without a scan.
+            Audience::Conn(id) => self
+                .by_id
+                .get(&id)
+                .map(|c| c.outbox.clone())
+                .into_iter()
+                .collect(),
+            _ => self
+                .by_id
+                .iter()
+                .filter(|(id, c)| to.admits(**id, &c.member))
+                .map(|(_, c)| c.outbox.clone())
+                .collect(),
+        }
     }
 
-    /// `event` for every client, to deliver once the lock is released.
-    pub(super) fn fanout(&self, event: QueuedEvent, delivery: Delivery) -> Fanout {
+    /// `event` for the clients `to` picks out, to deliver once the lock
+    /// is released.
+    pub(super) fn fanout(&self, to: Audience, event: QueuedEvent, delivery: Delivery) -> Fanout {
         Fanout {
             event,
             delivery,
-            targets: self.outboxes(),
+            targets: self.outboxes(to),
         }
     }
 }

@@ -17,6 +17,10 @@ pub struct QueuedEvent {
     pub name: &'static str,
     pub payload: Arc<str>,
     pub state_version: Option<StateVersion>,
+    /// Sent to one connection for its own sake (`node.invoke.request`, a
+    /// node's own `node.pair.resolved`): written without a `seq`, as the
+    /// reference does, since `seq` numbers the broadcast stream.
+    pub directed: bool,
 }
 
 impl QueuedEvent {
@@ -25,6 +29,15 @@ impl QueuedEvent {
             name,
             payload: payload.into(),
             state_version: sv,
+            directed: false,
+        }
+    }
+
+    /// An event for one connection, written without a `seq`.
+    pub fn directed(name: &'static str, payload: String) -> QueuedEvent {
+        QueuedEvent {
+            directed: true,
+            ..QueuedEvent::new(name, payload, None)
         }
     }
 }
@@ -173,6 +186,7 @@ mod tests {
             name: "x",
             payload: "a".repeat(n).into(),
             state_version: None,
+            directed: false,
         }
     }
 

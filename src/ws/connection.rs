@@ -166,9 +166,13 @@ impl Connection {
                 Next::Empty => break,
                 Next::Close(code, reason) => return Err(End::Close(code, reason)),
                 Next::Event(ev) => {
-                    *seq += 1;
-                    let frame =
-                        protocol::event_frame(ev.name, &ev.payload, Some(*seq), ev.state_version);
+                    let n = if ev.directed {
+                        None
+                    } else {
+                        *seq += 1;
+                        Some(*seq)
+                    };
+                    let frame = protocol::event_frame(ev.name, &ev.payload, n, ev.state_version);
                     conn.write(frame)?;
                 }
             }

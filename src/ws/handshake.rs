@@ -16,7 +16,7 @@ use super::{close, End};
 use crate::auth::{self, Admission, Grant, Peer};
 use crate::methods::{self, Caller};
 use crate::protocol::{self, ConnectParams, ErrorShape, Inbound, Payload, VERSION};
-use crate::state::{Live, Outbox, PresenceKey, Shared, UnauthSlot};
+use crate::state::{Live, Member, Outbox, PresenceKey, Shared, UnauthSlot};
 use crate::sys;
 
 /// Waits for the first frame within the handshake deadline and answers it.
@@ -123,20 +123,29 @@ fn connect(
     let conn_id = sys::uuid_v4();
     let presence_key =
         PresenceKey::for_connect(p.device_id(), p.client.instance_id.as_deref(), &conn_id);
+    let device: Option<Arc<str>> = p.device_id().map(Arc::from);
+    let id_here = shared.next_conn_id();
     let connection = Connection::new(
-        shared.next_conn_id(),
+        id_here,
         Caller {
+            conn: id_here,
             role: grant.role,
             scopes: grant.scopes.clone(),
             protocol: grant.protocol,
             presence_key: presence_key.clone(),
+            device: device.clone(),
         },
         // CLI calls come and go in milliseconds: they are not listed.
         (p.client.mode != "cli").then_some(presence_key),
         outbox.clone(),
         Bounds::new(&live.settings.limits),
     );
-    shared.register(connection.id(), peer.ip, outbox);
+    let member = Member {
+        role: grant.role,
+        scopes: grant.scopes.clone(),
+        device,
+    };
+    shared.register(connection.id(), peer.ip, outbox, member);
     if let Some(key) = connection.listed() {
         shared.presence_update(key, &presence_fields(&p, &peer, &grant));
     }
