@@ -7,9 +7,11 @@
 //! decision is a pure function; the handshake does the I/O around it.
 
 mod admit;
+pub mod device;
 mod limiter;
+pub mod pairing;
 mod secret;
 
-pub use admit::{admit, Admission, Grant, Peer, Request};
+pub use admit::{admit, Admission, Grant, Method, Peer, Request};
 pub use limiter::{Limiter, LimiterConfig};
 pub use secret::Secret;

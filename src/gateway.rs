@@ -25,6 +25,8 @@ use crate::config::{self, RunArgs, Settings};
 use crate::error::Error;
 use crate::logging;
 use crate::state::Shared;
+use crate::store::devices::DeviceStore;
+use crate::store::identity::Identity;
 use crate::sys;
 use accept::accept_loop;
 use notify::Notifier;
@@ -87,12 +89,20 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         ));
     }
     let secret = resolve_secret(&settings, &mut |line| say.line(line))?;
+    let devices = DeviceStore::open(&settings.state_dir)?;
+    let identity = Identity::load_or_create(&settings.state_dir)?;
     let listen: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let watchdog = notifier.watchdog_interval();
-    let shared = Arc::new(Shared::new(settings, secret, listen.clone(), log_file));
+    let shared = Arc::new(Shared::new(
+        settings,
+        secret,
+        listen.clone(),
+        log_file,
+        (devices, identity),
+    ));
     spawn_named("signals", {
         let (shared, reloader) = (shared.clone(), reloader.clone());
         move || signals::signal_loop(&shared, &reloader)

@@ -10,14 +10,16 @@
 //! "unknown method", never a fake success.
 
 mod config;
+pub mod devices;
 mod logs;
 mod models;
+pub mod node_pairing;
 mod system;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::protocol::{self, ErrorShape, Payload, Role, SCOPE_ADMIN, SCOPE_READ};
+use crate::protocol::{self, ErrorShape, Payload, Role, SCOPE_ADMIN, SCOPE_PAIRING, SCOPE_READ};
 use std::sync::Arc;
 
 use crate::state::{ConnId, Live, PresenceKey, Shared};
@@ -131,10 +133,86 @@ pub static METHODS: &[Method] = &[
         roles: Roles::Operator,
         handler: models::models_list,
     },
+    Method {
+        name: "gateway.identity.get",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: devices::identity,
+    },
+    Method {
+        name: "device.pair.list",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: devices::list,
+    },
+    Method {
+        name: "device.pair.approve",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: devices::approve,
+    },
+    Method {
+        name: "device.pair.reject",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: devices::reject,
+    },
+    Method {
+        name: "device.pair.remove",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: devices::remove,
+    },
+    Method {
+        name: "device.token.rotate",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: devices::rotate,
+    },
+    Method {
+        name: "device.token.revoke",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: devices::revoke,
+    },
+    Method {
+        name: "node.pair.list",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: node_pairing::list,
+    },
+    Method {
+        name: "node.pair.approve",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: node_pairing::approve,
+    },
+    Method {
+        name: "node.pair.reject",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: node_pairing::reject,
+    },
+    Method {
+        name: "node.pair.remove",
+        scope: Some(SCOPE_PAIRING),
+        roles: Roles::Operator,
+        handler: node_pairing::remove,
+    },
 ];
 
 /// The events sent, advertised in `hello-ok.features.events`.
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "presence", "shutdown"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "presence",
+    "shutdown",
+    "device.pair.requested",
+    "device.pair.resolved",
+    "node.pair.requested",
+    "node.pair.resolved",
+    "node.runnerInventory.changed",
+];
 
 pub fn find(name: &str) -> Option<&'static Method> {
     METHODS.iter().find(|m| m.name == name)
@@ -258,7 +336,18 @@ mod tests {
                 "last-heartbeat",
                 "config.get",
                 "logs.tail",
-                "models.list"
+                "models.list",
+                "gateway.identity.get",
+                "device.pair.list",
+                "device.pair.approve",
+                "device.pair.reject",
+                "device.pair.remove",
+                "device.token.rotate",
+                "device.token.revoke",
+                "node.pair.list",
+                "node.pair.approve",
+                "node.pair.reject",
+                "node.pair.remove"
             ]
         );
         let mut sorted = names.clone();

@@ -13,12 +13,16 @@ mod scopes;
 
 use serde_json::{json, Map, Value};
 
-pub use connect::{granted_scopes, negotiate, protocol_mismatch, ConnectAuth, ConnectParams, Role};
+pub use connect::{
+    granted_scopes, negotiate, protocol_mismatch, ConnectAuth, ConnectParams, DeviceBlock, Role,
+};
 pub use frame::{parse_frame, FrameError, Inbound};
 pub use params::{
     from_value, non_empty, parse, value as params_value, Invalid, Params, MAX_PARAM_NODES,
 };
-pub use scopes::{has_scope, missing_scope, unknown_method, SCOPE_ADMIN, SCOPE_READ};
+pub use scopes::{
+    has_scope, missing_scope, unknown_method, SCOPE_ADMIN, SCOPE_PAIRING, SCOPE_READ, SCOPE_WRITE,
+};
 
 /// clawgate's own version, as `hello-ok.server.version`, presence,
 /// `status` and `--version` report it.

@@ -40,6 +40,8 @@ use serde_json::{json, Map, Value};
 use crate::auth::{Limiter, LimiterConfig, Secret};
 use crate::config::{Limits, Settings};
 use crate::protocol::StateVersion;
+use crate::store::devices::DeviceStore;
+use crate::store::identity::Identity;
 pub use budget::Budget;
 use clients::Clients;
 pub use clients::{Audience, ConnId, Member};
@@ -103,6 +105,10 @@ pub struct Shared {
     /// What large frames being read may hold at once, all sockets together.
     frame_budget: Arc<Budget>,
     next_conn: AtomicUsize,
+    /// Pairings and device tokens: their own lock and file, never taken
+    /// with `state` held.
+    devices: DeviceStore,
+    identity: Identity,
 }
 
 fn limiter_config(l: &Limits) -> LimiterConfig {
@@ -127,6 +133,7 @@ impl Shared {
         secret: Secret,
         listen: Vec<SocketAddr>,
         log_file: Option<PathBuf>,
+        (devices, identity): (DeviceStore, Identity),
     ) -> Shared {
         let limiter = Limiter::new(limiter_config(&settings.limits));
         let frame_budget = Arc::new(Budget::new(settings.limits.large_frame_budget()));
@@ -163,6 +170,8 @@ impl Shared {
             frame_budget,
             next_conn: AtomicUsize::new(1),
             live: Mutex::new(Arc::new(Live { settings, secret })),
+            devices,
+            identity,
         }
     }
 
@@ -202,6 +211,15 @@ impl Shared {
 
     pub fn log_file(&self) -> Option<&Path> {
         self.log_file.as_deref()
+    }
+
+    pub fn devices(&self) -> &DeviceStore {
+        &self.devices
+    }
+
+    /// The gateway's own device identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     pub fn sessions_path(&self) -> &str {
@@ -288,6 +306,11 @@ impl Shared {
 
     pub fn unregister(&self, id: ConnId) {
         self.state().clients.remove(id);
+    }
+
+    /// The devices connected now, each with a role it is connected in.
+    pub fn connected_devices(&self) -> Vec<(Arc<str>, crate::protocol::Role)> {
+        self.state().clients.devices()
     }
 
     pub fn counts(&self) -> Counts {

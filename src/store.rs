@@ -2,6 +2,8 @@
 //! files `install` writes), written so that a crash or `kill -9` never
 //! leaves a torn one.
 
+pub mod devices;
 mod durable;
+pub mod identity;
 
 pub use durable::{sync_dir, write_atomic};

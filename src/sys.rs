@@ -21,7 +21,7 @@ use std::time::Instant;
 
 pub use limits::{mem_total, raise_nofile};
 pub use net::{hostname, lan_ipv4, set_tcp_keepalive, tailnet_ipv4};
-pub use random::{random_hex, uuid_v4};
+pub use random::{random_bytes, random_hex, uuid_v4};
 
 pub const SIGTERM: i32 = libc::SIGTERM;
 pub const SIGINT: i32 = libc::SIGINT;

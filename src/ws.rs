@@ -8,6 +8,7 @@
 
 mod connection;
 mod handshake;
+mod pairing;
 mod tap;
 mod transport;
 
@@ -78,9 +79,14 @@ pub fn serve(
         ws: &mut ws,
         want_write: false,
     };
-    let end = match conn.send(protocol::challenge_frame(&nonce, now_ms())) {
+    let sent = handshake::Sent {
+        nonce: &nonce,
+        ts_ms: now_ms(),
+        at: std::time::Instant::now(),
+    };
+    let end = match conn.send(protocol::challenge_frame(&nonce, sent.ts_ms)) {
         Err(end) => end,
-        Ok(()) => match handshake::handshake(shared, &live, &mut conn, peer, &mut slot) {
+        Ok(()) => match handshake::handshake(shared, &live, &mut conn, peer, &mut slot, sent) {
             Err(end) => end,
             Ok(connection) => {
                 let end = connection.run(shared, &mut conn);

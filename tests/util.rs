@@ -7,9 +7,11 @@
 
 #![allow(dead_code)]
 
+mod device;
 mod fake;
 mod service_host;
 
+pub use device::Identity;
 pub use fake::{Node, Operator};
 pub use service_host::{json as json_stdout, ok as ok_stdout, ServiceHost};
 
@@ -222,6 +224,35 @@ impl Gateway {
             stdout_rx,
             stderr,
         }
+    }
+
+    /// Kills the gateway with SIGKILL (no chance to flush or clean up)
+    /// and starts a new one on the same home and state directory, with the
+    /// default config of `Opts`. Returns the new gateway, or why it did
+    /// not start.
+    pub fn kill9_and_restart(mut self) -> Result<Gateway, String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let home = std::mem::replace(&mut self.home, TempDir(PathBuf::new()));
+        let state = self.state.clone();
+        drop(self);
+        let mut cmd = clawgate(home.path());
+        cmd.arg("run").arg("--state-dir").arg(&state);
+        cmd.args(["--port", "0"]);
+        let cfg = home.path().join("clawgate.json");
+        if cfg.exists() {
+            cmd.arg("--config").arg(cfg);
+        }
+        let ((child, port, stdout, stderr), stdout_rx) = spawn_listening_rx(&mut cmd)?;
+        Ok(Gateway {
+            child,
+            port,
+            home,
+            state,
+            stdout,
+            stdout_rx,
+            stderr,
+        })
     }
 
     pub fn url(&self) -> String {

@@ -9,7 +9,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::pairing;
 use super::secret::{check, rate_limited, Failure, Secret};
+use crate::config::AuthMode;
 use crate::protocol::{self, ConnectParams, ErrorShape, Role};
 
 /// Who is on the other end, as far as the upgrade request told.
@@ -22,6 +24,12 @@ pub struct Peer {
     pub local: bool,
     /// The upgrade carried a browser `Origin`.
     pub browser: bool,
+    /// It carried proxy headers (`X-Forwarded-*`, `Forwarded`,
+    /// `X-Real-IP`), trusted or not.
+    pub forwarded: bool,
+    /// Its `Origin` and `Host` both name a loopback address: the Control
+    /// UI served by this gateway, opened on this host.
+    pub origin_loopback: bool,
 }
 
 impl Peer {
@@ -31,6 +39,36 @@ impl Peer {
     /// is how a malicious site brute-forces a local gateway.
     pub fn direct_local(&self) -> bool {
         self.local && !self.browser
+    }
+
+    /// Local enough for a device to be paired without an operator: a
+    /// loopback socket without proxy headers, and no browser page unless
+    /// it is the Control UI on its own loopback origin.
+    pub fn pairing_local(&self, p: &ConnectParams) -> bool {
+        let ui = p.client.id == "openclaw-control-ui" && p.client.mode == "webchat";
+        self.addr.ip().is_loopback()
+            && !self.forwarded
+            && (!self.browser || (ui && self.origin_loopback))
+    }
+}
+
+/// How a connect authenticated, as `hello-ok.auth.method` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Token,
+    Password,
+    DeviceToken,
+    None,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Token => "token",
+            Method::Password => "password",
+            Method::DeviceToken => "device-token",
+            Method::None => "none",
+        }
     }
 }
 
@@ -56,6 +94,9 @@ pub struct Grant {
     pub protocol: u64,
     pub role: Role,
     pub scopes: Vec<String>,
+    /// `DeviceToken` leaves the token itself to the pairing decision,
+    /// once the device proof has been checked.
+    pub method: Method,
 }
 
 /// Why a connect is refused: the error to answer and the close code that
@@ -92,24 +133,58 @@ pub fn admit(r: Request) -> Admission {
     if let Some(retry_after_ms) = r.locked_out {
         return Admission::Refuse(Refusal::new(rate_limited(retry_after_ms), 1008));
     }
-    if let Err(failure) = check(r.secret, &p.auth) {
-        return Admission::Refuse(Refusal {
-            error: failure.to_error(),
-            close: 1008,
-            failure: Some(failure),
-        });
+    let method = match r.secret.mode {
+        AuthMode::None => Method::None,
+        _ if device_token_only(r.secret.mode, p) => Method::DeviceToken,
+        AuthMode::Token => Method::Token,
+        AuthMode::Password => Method::Password,
+    };
+    if method != Method::DeviceToken {
+        if let Err(failure) = check(r.secret, &p.auth) {
+            return Admission::Refuse(Refusal {
+                error: failure.to_error(),
+                close: 1008,
+                failure: Some(failure),
+            });
+        }
     }
+    if p.role == Role::Node && p.device.is_none() {
+        return Admission::Refuse(Refusal::new(pairing::identity_required(), 1008));
+    }
+    let scopes = if p.device.is_some() {
+        // A device gets what it asked for; pairing decides whether that
+        // is approved.
+        let mut s = p.scopes.clone();
+        s.sort();
+        s.dedup();
+        s
+    } else {
+        protocol::granted_scopes(p, r.peer.direct_local())
+    };
     Admission::Admit(Grant {
         protocol,
         role: p.role,
-        scopes: protocol::granted_scopes(p, r.peer.direct_local()),
+        scopes,
+        method,
     })
+}
+
+/// A paired device reconnecting with its device token instead of the
+/// shared secret: it sent no secret of the mode's kind, a device token and
+/// a device block (whose proof must then check out).
+fn device_token_only(mode: AuthMode, p: &ConnectParams) -> bool {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    let secret_given = match mode {
+        AuthMode::Token => given(&p.auth.token),
+        AuthMode::Password => given(&p.auth.password),
+        AuthMode::None => true,
+    };
+    !secret_given && given(&p.auth.device_token) && p.device.is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AuthMode;
     use crate::protocol::ConnectAuth;
 
     fn params(token: Option<&str>, min: u64, max: u64) -> ConnectParams {
@@ -137,6 +212,8 @@ mod tests {
             ip,
             local,
             browser,
+            forwarded: false,
+            origin_loopback: false,
         }
     }
 
@@ -175,6 +252,7 @@ mod tests {
                 protocol: 4,
                 role: Role::Operator,
                 scopes: vec!["operator.admin".into(), "operator.read".into()],
+                method: Method::Token,
             })
         );
     }
@@ -217,6 +295,41 @@ mod tests {
         let missing = refused(None, (4, 4), None);
         assert_eq!(missing.failure, Some(Failure::TokenMissing));
         assert!(!missing.counts());
+    }
+
+    #[test]
+    fn a_device_token_stands_in_for_the_secret_only_with_a_device_block() {
+        let mut p = params(None, 4, 4);
+        p.auth.device_token = Some("dt".into());
+        let missing = refused_params(&p);
+        assert_eq!(missing.failure, Some(Failure::TokenMissing));
+        p.device = Some(crate::protocol::DeviceBlock::default());
+        match decide(&p, &peer(false, false), None) {
+            Admission::Admit(g) => assert_eq!(g.method, Method::DeviceToken),
+            other => panic!("{other:?}"),
+        }
+        // A wrong shared token is not rescued by a device token.
+        p.auth.token = Some("nope".into());
+        assert_eq!(refused_params(&p).failure, Some(Failure::TokenMismatch));
+    }
+
+    #[test]
+    fn a_node_without_a_device_is_refused_as_identity_required() {
+        let mut p = params(Some("right"), 4, 4);
+        p.role = Role::Node;
+        let r = refused_params(&p);
+        assert_eq!((r.error.code, r.close), ("NOT_PAIRED", 1008));
+        assert_eq!(
+            r.error.details.as_ref().unwrap()["code"],
+            "DEVICE_IDENTITY_REQUIRED"
+        );
+    }
+
+    fn refused_params(p: &ConnectParams) -> Refusal {
+        match decide(p, &peer(false, false), None) {
+            Admission::Refuse(r) => r,
+            Admission::Admit(g) => panic!("admitted: {g:?}"),
+        }
     }
 
     #[test]

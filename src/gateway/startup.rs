@@ -177,7 +177,12 @@ fn create_state_dir(s: &Settings) -> Result<(), Error> {
 /// whether there was anything to delete.
 pub(super) fn reset_state(s: &Settings) -> bool {
     let mut any = false;
-    for name in [TOKEN_FILE, "clawgate.json"] {
+    for name in [
+        TOKEN_FILE,
+        "clawgate.json",
+        "devices.json",
+        "gateway-identity.json",
+    ] {
         any |= fs::remove_file(s.state_dir.join(name)).is_ok();
     }
     for dir in ["logs", "agents"] {

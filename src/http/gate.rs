@@ -109,9 +109,15 @@ fn host_allowed(host: Option<&str>, extra: &[String], minor: u8) -> bool {
         // HTTP/1.0 may omit Host; HTTP/1.1 must send it.
         return minor == 0;
     };
-    let name = host_name(host);
-    matches!(name.as_str(), "127.0.0.1" | "localhost" | "::1")
-        || extra.iter().any(|e| e.eq_ignore_ascii_case(&name))
+    is_loopback_name(host)
+        || extra
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(&host_name(host)))
+}
+
+/// A `Host` (or an origin's authority) that names this host's loopback.
+fn is_loopback_name(host: &str) -> bool {
+    matches!(host_name(host).as_str(), "127.0.0.1" | "localhost" | "::1")
 }
 
 /// The Origin gate: absent (CLI, native apps) is fine; a browser page may
@@ -204,11 +210,21 @@ pub(super) fn upgrade(
     {
         return None;
     }
+    let origin_loopback = origin.as_deref().is_some_and(|o| {
+        let authority = o
+            .trim()
+            .strip_prefix("http://")
+            .or_else(|| o.trim().strip_prefix("https://"))
+            .unwrap_or("");
+        is_loopback_name(authority) && head.header("host").is_some_and(is_loopback_name)
+    });
     let peer = Peer {
         addr: peer,
         ip,
         local: ip.is_loopback() && (!forwarded || trusted),
         browser: origin.is_some(),
+        forwarded,
+        origin_loopback,
     };
     Some((stream, peer))
 }

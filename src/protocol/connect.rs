@@ -81,8 +81,9 @@ pub struct DeviceBlock {
     pub id: Option<String>,
     pub public_key: Option<String>,
     pub signature: Option<String>,
-    /// Milliseconds; a client that sends something else fails the check.
-    pub signed_at: Option<u64>,
+    /// Milliseconds. Kept as sent: a value that is not a number fails the
+    /// freshness check (as the reference's does), not the params schema.
+    pub signed_at: Option<serde_json::Value>,
     pub nonce: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use super::{clip, ErrorShape};
 pub const SCOPE_READ: &str = "operator.read";
 pub const SCOPE_WRITE: &str = "operator.write";
 pub const SCOPE_ADMIN: &str = "operator.admin";
+pub const SCOPE_PAIRING: &str = "operator.pairing";
 
 /// Admin covers everything; write covers read.
 pub fn has_scope(granted: &[String], required: &str) -> bool {

@@ -92,6 +92,14 @@ impl Clients {
         self.by_id.is_empty()
     }
 
+    /// The devices with at least one connection open, and in which roles.
+    pub(super) fn devices(&self) -> Vec<(Arc<str>, Role)> {
+        self.by_id
+            .values()
+            .filter_map(|c| c.member.device.clone().map(|d| (d, c.member.role)))
+            .collect()
+    }
+
     /// The outboxes of the clients `to` picks out.
     pub(super) fn outboxes(&self, to: Audience) -> Vec<Arc<Outbox>> {
         match to {

@@ -11,13 +11,23 @@ use serde_json::{json, Map, Value};
 use tungstenite::Message;
 
 use super::connection::{peer_closed, Bounds, Connection};
+use super::pairing;
 use super::transport::Conn;
 use super::{close, End};
+use crate::auth::device::Challenge;
 use crate::auth::{self, Admission, Grant, Peer};
 use crate::methods::{self, Caller};
 use crate::protocol::{self, ConnectParams, ErrorShape, Inbound, Payload, VERSION};
 use crate::state::{Live, Member, Outbox, PresenceKey, Shared, UnauthSlot};
 use crate::sys;
+
+/// The challenge this connection was sent, which a device proof answers.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sent<'a> {
+    pub nonce: &'a str,
+    pub ts_ms: u64,
+    pub at: Instant,
+}
 
 /// Waits for the first frame within the handshake deadline and answers it.
 pub(super) fn handshake(
@@ -26,6 +36,7 @@ pub(super) fn handshake(
     conn: &mut Conn,
     peer: Peer,
     slot: &mut UnauthSlot,
+    sent: Sent,
 ) -> Result<Connection, End> {
     let limits = &live.settings.limits;
     let deadline = Instant::now() + Duration::from_millis(limits.handshake_timeout_ms);
@@ -37,7 +48,7 @@ pub(super) fn handshake(
                 return Err(close(1008, "too many frames before connect"));
             }
             match msg {
-                Message::Text(t) => return connect(shared, conn, peer, slot, t.as_str()),
+                Message::Text(t) => return connect(shared, conn, peer, slot, sent, t.as_str()),
                 Message::Binary(_) => return Err(close(1008, "connect must be a text frame")),
                 Message::Close(_) => return Err(peer_closed(conn)),
                 _ => {}
@@ -60,6 +71,7 @@ fn connect(
     conn: &mut Conn,
     peer: Peer,
     slot: &mut UnauthSlot,
+    sent: Sent,
     text: &str,
 ) -> Result<Connection, End> {
     let (id, params) = match protocol::parse_frame(text) {
@@ -112,6 +124,34 @@ fn connect(
             return Err(refuse(conn, &id, &r.error, r.close));
         }
     };
+    let paired = match &p.device {
+        None => None,
+        Some(block) => {
+            let challenge = Challenge {
+                nonce: sent.nonce,
+                ts_ms: sent.ts_ms,
+                elapsed_ms: sent.at.elapsed().as_millis() as u64,
+            };
+            match pairing::settle(shared, &p, block, &peer, &grant, challenge) {
+                Ok(paired) => Some(paired),
+                Err(r) => {
+                    if r.counts {
+                        std::thread::sleep(shared.auth_failure(peer.ip, exempt, now));
+                    }
+                    log::info!(
+                        "refused device connect from {}: {} (client {})",
+                        peer.addr,
+                        r.error.message,
+                        p.client.id
+                    );
+                    return Err(match conn.send(protocol::res_err(&id, &r.error)) {
+                        Ok(()) => close(1008, r.reason),
+                        Err(end) => end,
+                    });
+                }
+            }
+        }
+    };
     let outbox = match Outbox::new(live.settings.limits.outbox_bytes()) {
         Ok(o) => Arc::new(o),
         Err(e) => {
@@ -121,9 +161,10 @@ fn connect(
         }
     };
     let conn_id = sys::uuid_v4();
+    let device_id = paired.as_ref().map(|d| d.id.as_str());
     let presence_key =
-        PresenceKey::for_connect(p.device_id(), p.client.instance_id.as_deref(), &conn_id);
-    let device: Option<Arc<str>> = p.device_id().map(Arc::from);
+        PresenceKey::for_connect(device_id, p.client.instance_id.as_deref(), &conn_id);
+    let device: Option<Arc<str>> = device_id.map(Arc::from);
     let id_here = shared.next_conn_id();
     let connection = Connection::new(
         id_here,
@@ -149,7 +190,8 @@ fn connect(
     if let Some(key) = connection.listed() {
         shared.presence_update(key, &presence_fields(&p, &peer, &grant));
     }
-    let hello = hello_ok(shared, &live, &conn_id, &grant);
+    let token = paired.as_ref().and_then(|d| d.token.clone());
+    let hello = hello_ok(shared, &live, &conn_id, &grant, token);
     let max_payload = live.settings.limits.max_payload;
     conn.ws.set_config(|c| {
         c.max_message_size = Some(max_payload);
@@ -213,7 +255,13 @@ fn presence_fields(p: &ConnectParams, peer: &Peer, grant: &Grant) -> Map<String,
 
 /// `hello-ok` as JSON text. The presence list is spliced in as the text
 /// the table keeps (bounded in bytes), not rebuilt as a JSON tree.
-fn hello_ok(shared: &Shared, live: &Live, conn_id: &str, grant: &Grant) -> Payload {
+fn hello_ok(
+    shared: &Shared,
+    live: &Live,
+    conn_id: &str,
+    grant: &Grant,
+    token: Option<(String, u64)>,
+) -> Payload {
     let s = &live.settings;
     let (presence, sv) = shared.presence_snapshot(s.limits.max_payload);
     let main_session_key = if s.session_scope == "global" {
@@ -230,7 +278,12 @@ fn hello_ok(shared: &Shared, live: &Live, conn_id: &str, grant: &Grant) -> Paylo
         "mainSessionKey": main_session_key,
         "scope": s.session_scope,
     });
-    let auth = json!({"role": grant.role.as_str(), "scopes": grant.scopes});
+    let mut auth = json!({"role": grant.role.as_str(), "scopes": grant.scopes,
+                          "method": grant.method.as_str()});
+    if let Some((token, issued)) = token {
+        auth["deviceToken"] = json!(token);
+        auth["issuedAtMs"] = json!(issued);
+    }
     let policy = json!({
         "maxPayload": s.limits.max_payload,
         "maxBufferedBytes": s.limits.max_buffered_bytes,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{rand_id, Gateway, Ws};
+use super::{rand_id, Gateway, Identity, Ws};
 
 /// A handshaken operator that collects the events it receives.
 pub struct Operator {
@@ -88,33 +88,55 @@ impl Operator {
     }
 }
 
-/// A handshaken node host offering `commands`.
+/// A handshaken node host offering `commands`, with its own device key
+/// (a loopback node with the shared token is paired silently).
 pub struct Node {
     pub ws: Ws,
     pub hello: Value,
-    /// Its presence key (and node id until device identities arrive).
     pub instance_id: String,
+    pub identity: Identity,
 }
 
 impl Node {
-    pub fn connect(gw: &Gateway, display_name: &str, commands: &[&str]) -> Node {
-        let instance_id = format!("node-{}", rand_id());
-        let params = json!({
+    /// The connect params of a node host offering `commands`.
+    pub fn params(gw: &Gateway, display_name: &str, commands: &[&str], instance_id: &str) -> Value {
+        json!({
             "minProtocol": 3, "maxProtocol": 4,
             "client": {"id": "node-host", "mode": "node", "version": "test",
-                       "platform": "linux", "displayName": display_name,
-                       "instanceId": instance_id},
+                       "platform": "linux", "deviceFamily": "Linux",
+                       "displayName": display_name, "instanceId": instance_id},
             "role": "node", "scopes": [], "caps": ["system"],
             "commands": commands, "permissions": {}, "pathEnv": "/usr/bin:/bin",
             "auth": {"token": gw.token()},
-        });
+        })
+    }
+
+    pub fn connect(gw: &Gateway, display_name: &str, commands: &[&str]) -> Node {
+        Node::connect_as(gw, Identity::new(), display_name, commands)
+    }
+
+    /// Connects with a given identity (to come back as the same node).
+    pub fn connect_as(
+        gw: &Gateway,
+        identity: Identity,
+        display_name: &str,
+        commands: &[&str],
+    ) -> Node {
+        let instance_id = format!("node-{}", rand_id());
+        let params = Node::params(gw, display_name, commands, &instance_id);
         let mut ws = gw.ws();
-        let hello = ws.handshake(params);
+        let res = identity.connect(&mut ws, &params);
+        assert_eq!(res["ok"], true, "node connect failed: {res}");
         Node {
             ws,
-            hello,
+            hello: res["payload"].clone(),
             instance_id,
+            identity,
         }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.identity.id
     }
 
     pub fn call(&mut self, method: &str, params: Option<Value>) -> Value {
