@@ -249,6 +249,7 @@ mod tests {
             approved_at_ms: 1,
             last_seen_at_ms: None,
             last_seen_reason: None,
+            remote_ip: None,
             tokens,
             node_surface: None,
             pending_node_surface: None,

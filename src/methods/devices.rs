@@ -72,6 +72,7 @@ pub(super) fn paired_json(id: &str, r: &PairedDevice, connected: bool) -> Value 
         "approvedAtMs": r.approved_at_ms,
         "lastSeenAtMs": r.last_seen_at_ms,
         "lastSeenReason": r.last_seen_reason,
+        "remoteIp": r.remote_ip,
         "connected": connected,
         "tokens": tokens,
     });
@@ -190,6 +191,7 @@ fn record_from(req: &PendingRequest, now: u64) -> PairedDevice {
         approved_at_ms: now,
         last_seen_at_ms: None,
         last_seen_reason: None,
+        remote_ip: None,
         tokens: Default::default(),
         node_surface: None,
         pending_node_surface: None,

@@ -51,6 +51,7 @@ pub fn request_json(node_id: &str, r: &PendingSurface) -> Value {
         "deviceFamily": r.device_family,
         "caps": r.caps,
         "commands": r.commands,
+        "remoteIp": r.remote_ip,
         "requiredApproveScopes": approve_scopes(&r.commands),
         "silent": false,
         "ts": r.ts,
@@ -73,6 +74,7 @@ pub fn node_json(node_id: &str, r: &PairedDevice, s: &NodeSurface) -> Value {
         "approvedAtMs": s.approved_at_ms,
         "lastSeenAtMs": r.last_seen_at_ms,
         "lastSeenReason": r.last_seen_reason,
+        "remoteIp": r.remote_ip,
     })
 }
 

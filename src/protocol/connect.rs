@@ -182,10 +182,16 @@ pub fn protocol_mismatch(min: u64, max: u64) -> ErrorShape {
 }
 
 /// Scopes kept for a device-less operator. The reference keeps them only for
-/// its own CLI on a direct loopback connection without a browser `Origin`;
-/// everyone else device-less gets none (and so may call only `health`).
+/// its own CLI (`cli`/`cli`) and its backend helper (`gateway-client`/
+/// `backend`, which `openclaw nodes approve` uses) on a direct loopback
+/// connection without a browser `Origin`; everyone else device-less gets
+/// none (and so may call only `health`).
 pub fn granted_scopes(p: &ConnectParams, direct_local: bool) -> Vec<String> {
-    if p.role == Role::Operator && p.client.id == "cli" && p.client.mode == "cli" && direct_local {
+    let own = matches!(
+        (p.client.id.as_str(), p.client.mode.as_str()),
+        ("cli", "cli") | ("gateway-client", "backend")
+    );
+    if p.role == Role::Operator && own && direct_local {
         let mut s = p.scopes.clone();
         s.sort();
         s.dedup();

@@ -166,7 +166,7 @@ fn versions_negotiate_to_the_highest_shared() {
 }
 
 #[test]
-fn device_less_scopes_are_kept_only_for_the_local_cli() {
+fn device_less_scopes_are_kept_only_for_the_local_cli_and_its_backend_helper() {
     let p = parse_connect(Some(&connect(json!({
         "scopes": ["operator.admin", "operator.read", "operator.read"]
     }))))
@@ -182,6 +182,15 @@ fn device_less_scopes_are_kept_only_for_the_local_cli() {
     assert!(granted_scopes(&probe, true).is_empty());
     let node = parse_connect(Some(&connect(json!({"role": "node"})))).unwrap();
     assert!(granted_scopes(&node, true).is_empty());
+    // The stock CLI's backend helper (`nodes approve`) keeps them too.
+    let mut v = connect(json!({"scopes": ["operator.pairing"]}));
+    v["client"]["id"] = json!("gateway-client");
+    v["client"]["mode"] = json!("backend");
+    let backend = parse_connect(Some(&v)).unwrap();
+    assert_eq!(granted_scopes(&backend, true), vec!["operator.pairing"]);
+    assert!(granted_scopes(&backend, false).is_empty());
+    v["client"]["mode"] = json!("ui");
+    assert!(granted_scopes(&parse_connect(Some(&v)).unwrap(), true).is_empty());
 }
 
 #[test]

@@ -98,6 +98,8 @@ pub struct PendingSurface {
     pub device_family: Option<String>,
     pub client_id: String,
     pub client_mode: String,
+    #[serde(default)]
+    pub remote_ip: Option<String>,
     pub ts: u64,
 }
 
@@ -120,6 +122,9 @@ pub struct PairedDevice {
     pub last_seen_at_ms: Option<u64>,
     #[serde(default)]
     pub last_seen_reason: Option<String>,
+    /// Where it last connected from.
+    #[serde(default)]
+    pub remote_ip: Option<String>,
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenRecord>,
     #[serde(default)]

@@ -78,6 +78,7 @@ pub(super) fn settle(
         local: peer.pairing_local(p),
     };
     let now = now_ms();
+    let ip = peer.ip.to_string();
     let record = shared.devices().read(|d| d.paired.get(&v.id).cloned());
     let decision = pairing::decide(&ask, record.as_ref());
     let silent = decision == Decision::Silent;
@@ -95,13 +96,13 @@ pub(super) fn settle(
         }
         Decision::Admit { mint } => shared.devices().change(|d| {
             let r = d.paired.get_mut(&v.id).ok_or(())?;
-            seen(r, now);
+            seen(r, now, &ip);
             let token = if mint {
                 Some(r.mint_token(grant.role, now))
             } else {
                 credential_token(credential, r, grant.role)
             };
-            Ok((token, node_surface(d, &v.id, p, grant.role, now)))
+            Ok((token, node_surface(d, &v.id, p, grant.role, &ip, now)))
         }),
         Decision::Silent => shared.devices().change(|d| {
             let superseded = d.pending_of(&v.id).map(|(k, _)| k.clone());
@@ -112,9 +113,10 @@ pub(super) fn settle(
                 .paired
                 .entry(v.id.clone())
                 .or_insert_with(|| new_record(p, &v, now));
-            approve(r, p, &v, grant, "silent", now);
+            approve(r, p, &v, grant, now);
+            seen(r, now, &ip);
             let token = r.mint_token(grant.role, now);
-            Ok::<_, ()>((Some(token), node_surface(d, &v.id, p, grant.role, now)))
+            Ok::<_, ()>((Some(token), node_surface(d, &v.id, p, grant.role, &ip, now)))
         }),
     };
     let (token, (surface, requested)) = match stored {
@@ -262,6 +264,7 @@ fn new_record(p: &ConnectParams, v: &Verified, now: u64) -> PairedDevice {
         approved_at_ms: now,
         last_seen_at_ms: None,
         last_seen_reason: None,
+        remote_ip: None,
         tokens: Default::default(),
         node_surface: None,
         pending_node_surface: None,
@@ -270,14 +273,7 @@ fn new_record(p: &ConnectParams, v: &Verified, now: u64) -> PairedDevice {
 
 /// Widens `r` to what was asked: the role joins its roles, the scopes
 /// join its scopes; the key and client details become the current ones.
-pub(crate) fn approve(
-    r: &mut PairedDevice,
-    p: &ConnectParams,
-    v: &Verified,
-    grant: &Grant,
-    via: &str,
-    now: u64,
-) {
+fn approve(r: &mut PairedDevice, p: &ConnectParams, v: &Verified, grant: &Grant, now: u64) {
     r.public_key = v.public_key.clone();
     r.display_name = p.client.display_name.clone().or(r.display_name.take());
     r.platform = p.client.platform.clone();
@@ -294,14 +290,14 @@ pub(crate) fn approve(
         }
     }
     r.scopes.sort();
-    r.approved_via = via.to_string();
+    r.approved_via = "silent".to_string();
     r.approved_at_ms = now;
-    seen(r, now);
 }
 
-fn seen(r: &mut PairedDevice, now: u64) {
+fn seen(r: &mut PairedDevice, now: u64, ip: &str) {
     r.last_seen_at_ms = Some(now);
     r.last_seen_reason = Some("connect".into());
+    r.remote_ip = Some(ip.to_string());
 }
 
 /// The device token a client authenticated with, handed back as it is
@@ -326,6 +322,7 @@ fn node_surface(
     id: &str,
     p: &ConnectParams,
     role: Role,
+    ip: &str,
     now: u64,
 ) -> (Option<Surface>, Option<serde_json::Value>) {
     if role != Role::Node {
@@ -371,6 +368,7 @@ fn node_surface(
                 device_family: p.client.device_family.clone(),
                 client_id: p.client.id.clone(),
                 client_mode: p.client.mode.clone(),
+                remote_ip: Some(ip.to_string()),
                 ts: now,
             },
             true,
