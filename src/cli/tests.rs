@@ -99,6 +99,41 @@ logs --limit 5001               => invalid value '5001' for '--limit': expected 
 logs --follow=1                 => option '--follow' takes no value (got '1')
 logs --system                   => unknown option '--system' for 'clawgate logs'
 status --follow                 => unknown option '--follow' for 'clawgate status'
+devices                         => missing action for 'clawgate devices' (e.g. 'clawgate devices list'; see 'clawgate devices --help')
+nodes --json                    => missing action for 'clawgate nodes' (e.g. 'clawgate nodes list'; see 'clawgate nodes --help')
+nodes frob                      => unknown action 'frob' for 'clawgate nodes' (expected one of list, pending, approve, reject, remove, describe, invoke)
+devices pending                 => unknown action 'pending' for 'clawgate devices' (expected one of list, approve, reject, remove, rotate, revoke)
+help devices frob               => unknown action 'frob' for 'clawgate devices' (expected one of list, approve, reject, remove, rotate, revoke)
+devices approve                 => missing request id for 'clawgate devices approve' (see 'clawgate devices list')
+devices remove --json           => missing device id for 'clawgate devices remove' (see 'clawgate devices list')
+nodes approve                   => missing request id for 'clawgate nodes approve' (see 'clawgate nodes pending')
+nodes remove                    => missing node id for 'clawgate nodes remove' (see 'clawgate nodes list')
+nodes describe                  => missing node id or name for 'clawgate nodes describe' (see 'clawgate nodes list')
+devices list extra              => unexpected argument 'extra' for 'clawgate devices list'
+devices approve a b             => unexpected argument 'b' for 'clawgate devices approve'
+nodes invoke x --node n         => unexpected argument 'x' for 'clawgate nodes invoke'
+devices list --role node        => unknown option '--role' for 'clawgate devices list'
+devices revoke d --role n --scope s => unknown option '--scope' for 'clawgate devices revoke'
+devices list --node n           => unknown option '--node' for 'clawgate devices list'
+nodes pending --scope s         => unknown option '--scope' for 'clawgate nodes pending'
+nodes list --node n             => unknown option '--node' for 'clawgate nodes list'
+nodes describe n --params 1     => unknown option '--params' for 'clawgate nodes describe'
+nodes -x                        => unknown option '-x' for 'clawgate nodes'
+devices rotate d                => 'clawgate devices rotate' needs '--role'
+devices revoke d --json         => 'clawgate devices revoke' needs '--role'
+devices rotate d --role         => missing argument for option '--role'
+devices rotate d --role=        => invalid value '' for '--role': expected one word without spaces
+devices rotate d --role x --scope= => invalid value '' for '--scope': expected one word without spaces
+nodes invoke --command c        => 'clawgate nodes invoke' needs '--node'
+nodes invoke --node n           => 'clawgate nodes invoke' needs '--command'
+nodes invoke --node= --command c => invalid value '' for '--node': must not be empty
+nodes invoke --node n --command c --params {x => invalid value '{x' for '--params': not valid JSON: key must be a string at line 1 column 2
+nodes invoke --node n --command c --params [1, => invalid value '[1,' for '--params': not valid JSON: EOF while parsing a value at line 1 column 3
+nodes invoke --node n --command c --invoke-timeout 0 => invalid value '0' for '--invoke-timeout': expected a number of milliseconds greater than 0
+nodes invoke --node n --command c --idempotency-key= => invalid value '' for '--idempotency-key': must not be empty
+nodes list --token t --password p => '--token' and '--password' cannot be used together
+devices list --dev --profile x  => '--dev' and '--profile' cannot be used together
+--dev nodes list                => unexpected argument 'nodes' for 'clawgate run' (options go after the command: 'clawgate nodes --dev list')
 ";
 
 #[test]
@@ -359,6 +394,8 @@ fn each_help_documents_exactly_the_flags_its_command_takes() {
         RUN_FLAGS,
         CLIENT_FLAGS,
         LOGS_FLAGS,
+        DEVICES_FLAGS,
+        NODES_FLAGS,
         SERVICE_FLAGS,
         INSTALL_FLAGS,
     ]
@@ -394,6 +431,8 @@ fn every_flag_in_the_table_is_parsed() {
         RUN_FLAGS,
         CLIENT_FLAGS,
         LOGS_FLAGS,
+        DEVICES_FLAGS,
+        NODES_FLAGS,
         SERVICE_FLAGS,
         INSTALL_FLAGS,
         &call_status,
@@ -405,10 +444,43 @@ fn every_flag_in_the_table_is_parsed() {
     }
 }
 
+/// Every action of `devices` and `nodes`.
+fn verbs() -> Vec<Verb> {
+    let devices = DeviceVerb::ALL.iter().map(|v| Verb::Device(*v));
+    devices
+        .chain(NodeVerb::ALL.iter().map(|v| Verb::Node(*v)))
+        .collect()
+}
+
+#[test]
+fn each_action_has_a_help_with_exactly_its_flags() {
+    for verb in verbs() {
+        let cmd = verb.command_line();
+        let want = Command::Help(help::verb_help(verb));
+        assert_eq!(ok(&format!("{cmd} --help")), want, "{cmd}");
+        assert_eq!(ok(&format!("gateway {cmd} -h")), want, "{cmd}");
+        assert_eq!(ok(&format!("help {cmd}")), want, "{cmd}");
+        let text = help::verb_help(verb);
+        assert!(text.starts_with(&format!("clawgate {cmd}: ")), "{cmd}");
+        let mut want: Vec<&str> = [LOCATION_FLAGS, CLIENT_FLAGS, verb.flags(), &["help"]].concat();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(flags_in(&text), want, "{cmd}");
+    }
+    // Before the action, or with none, the command's own help.
+    let nodes = Command::Help(help_text(Some("nodes")));
+    assert_eq!(ok("nodes --help invoke"), nodes);
+    assert_eq!(ok("help nodes"), nodes);
+}
+
 #[test]
 fn help_texts_are_narrow_plain_ascii() {
-    for cmd in [None].into_iter().chain(COMMANDS.iter().copied().map(Some)) {
-        let text = help_text(cmd);
+    let verbs = verbs().into_iter().map(help::verb_help);
+    let commands = [None].into_iter().chain(COMMANDS.iter().copied().map(Some));
+    for (cmd, text) in commands
+        .map(|c| (c, help_text(c)))
+        .chain(verbs.map(|t| (None, t)))
+    {
         assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "{cmd:?}");
         for line in text.lines() {
             assert!(line.len() <= 79 && line.is_ascii(), "{cmd:?}: {line}");
@@ -417,4 +489,122 @@ fn help_texts_are_narrow_plain_ascii() {
             assert!(!line.starts_with('-'), "{cmd:?}: unindented: {line}");
         }
     }
+}
+
+fn devices(args: &str) -> DevicesArgs {
+    match ok(args) {
+        Command::Devices(d) => d,
+        other => panic!("'{args}' gave {other:?}"),
+    }
+}
+
+fn nodes(args: &str) -> NodesArgs {
+    match ok(args) {
+        Command::Nodes(n) => n,
+        other => panic!("'{args}' gave {other:?}"),
+    }
+}
+
+#[test]
+fn devices_takes_an_action_its_id_and_the_client_options() {
+    let want = DevicesArgs {
+        client: client(false, false),
+        action: DeviceAction::List,
+    };
+    assert_eq!(devices("devices list"), want);
+    assert_eq!(devices("gateway devices list"), want);
+    let d = devices("devices --json approve 6f1c --dev");
+    assert_eq!(d.client, client(true, true));
+    let request = "6f1c".to_owned();
+    assert_eq!(d.action, DeviceAction::Approve { request });
+    let request = "r".to_owned();
+    assert_eq!(
+        devices("devices reject r").action,
+        DeviceAction::Reject { request }
+    );
+    let device = "d".to_owned();
+    assert_eq!(
+        devices("devices remove d").action,
+        DeviceAction::Remove { device }
+    );
+    let rotate = devices("devices rotate d --role operator --scope operator.read --scope a.b");
+    let want = DeviceAction::Rotate {
+        device: "d".into(),
+        role: "operator".into(),
+        scopes: Some(vec!["operator.read".into(), "a.b".into()]),
+    };
+    assert_eq!(rotate.action, want);
+    let rotate = devices("devices rotate d --role=node");
+    let want = DeviceAction::Rotate {
+        device: "d".into(),
+        role: "node".into(),
+        scopes: None,
+    };
+    assert_eq!(rotate.action, want);
+    let revoke = devices("devices revoke --role node d --url ws://h:1 --token t");
+    let want = DeviceAction::Revoke {
+        device: "d".into(),
+        role: "node".into(),
+    };
+    assert_eq!(revoke.action, want);
+    assert_eq!(revoke.client.url.as_deref(), Some("ws://h:1"));
+    assert_eq!(revoke.client.token.as_deref(), Some("t"));
+}
+
+#[test]
+fn nodes_takes_an_action_its_id_and_the_client_options() {
+    assert_eq!(nodes("nodes list").action, NodeAction::List);
+    assert_eq!(
+        nodes("gateway nodes pending --json").action,
+        NodeAction::Pending
+    );
+    assert_eq!(nodes("nodes list").client, client(false, false));
+    let request = "9a".to_owned();
+    assert_eq!(
+        nodes("nodes approve 9a").action,
+        NodeAction::Approve { request }
+    );
+    let request = "9a".to_owned();
+    assert_eq!(
+        nodes("nodes reject 9a").action,
+        NodeAction::Reject { request }
+    );
+    let node = "n1".to_owned();
+    assert_eq!(nodes("nodes remove n1").action, NodeAction::Remove { node });
+    let node = "capnode".to_owned();
+    assert_eq!(
+        nodes("nodes describe capnode").action,
+        NodeAction::Describe { node }
+    );
+}
+
+#[test]
+fn nodes_invoke_takes_its_flags_and_waits_as_long_as_the_node_may() {
+    let n =
+        nodes("nodes invoke --node capnode --command system.which --params {\"bins\":[\"sh\"]}");
+    let want = InvokeArgs {
+        node: "capnode".into(),
+        command: "system.which".into(),
+        params: Some(serde_json::json!({"bins": ["sh"]})),
+        invoke_timeout_ms: pairing::DEFAULT_INVOKE_TIMEOUT_MS,
+        idempotency_key: None,
+    };
+    assert_eq!(n.action, NodeAction::Invoke(want));
+    // The client's deadline covers the gateway's wait for the node.
+    assert_eq!(n.client.timeout_ms, DEFAULT_TIMEOUT_MS + 30_000);
+    let n = nodes(
+        "nodes invoke --node=a --command c --invoke-timeout 1000 --idempotency-key k --params null",
+    );
+    let NodeAction::Invoke(a) = n.action else {
+        panic!("not invoke")
+    };
+    assert_eq!(
+        (a.invoke_timeout_ms, a.idempotency_key.as_deref()),
+        (1000, Some("k"))
+    );
+    assert_eq!(a.params, Some(serde_json::Value::Null));
+    assert_eq!(n.client.timeout_ms, DEFAULT_TIMEOUT_MS + 1000);
+    // An explicit --timeout is the user's to choose, even if shorter.
+    let n = nodes("nodes invoke --node a --command c --timeout 5");
+    assert_eq!(n.client.timeout_ms, 5);
 }
