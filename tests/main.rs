@@ -5,6 +5,7 @@ mod util;
 mod ceiling;
 mod client;
 mod contrib;
+mod devices_cli;
 mod http;
 mod hygiene;
 mod limits;
