@@ -13,6 +13,7 @@
 
 mod args;
 mod help;
+mod pairing;
 mod values;
 
 use std::ffi::OsString;
@@ -21,7 +22,11 @@ use std::net::IpAddr;
 use crate::error::Error;
 
 pub use args::*;
-use values::{ip_addr, limit, params, port, profile, secret, switch, timeout, url, value, PortUse};
+use pairing::Verb;
+use values::{
+    ip_addr, limit, nonempty, params, port, profile, secret, switch, timeout, url, value, word,
+    PortUse,
+};
 
 /// The subcommands, in the order the top-level help lists them.
 pub const COMMANDS: &[&str] = &[
@@ -31,6 +36,8 @@ pub const COMMANDS: &[&str] = &[
     "status",
     "probe",
     "logs",
+    "devices",
+    "nodes",
     "install",
     "uninstall",
     "start",
@@ -59,6 +66,16 @@ const RUN_FLAGS: &[&str] = &[
 ];
 const CLIENT_FLAGS: &[&str] = &["url", "token", "password", "timeout", "json"];
 const LOGS_FLAGS: &[&str] = &["follow", "limit"];
+/// `devices rotate` and `devices revoke`: which token, and its scopes.
+const DEVICES_FLAGS: &[&str] = &["role", "scope"];
+/// `nodes invoke`: which node, what to run and how long it may take.
+const NODES_FLAGS: &[&str] = &[
+    "node",
+    "command",
+    "params",
+    "invoke-timeout",
+    "idempotency-key",
+];
 /// `uninstall`, `start`, `stop` and `restart`: which service, and how to
 /// report.
 const SERVICE_FLAGS: &[&str] = &["system", "user", "init", "json"];
@@ -78,6 +95,8 @@ enum Sub {
     Status,
     Probe,
     Logs,
+    Devices,
+    Nodes,
     Install,
     Uninstall,
     Start,
@@ -87,13 +106,15 @@ enum Sub {
 
 impl Sub {
     /// In the order of `COMMANDS`, so that list stays the one source of names.
-    const ALL: [Sub; 11] = [
+    const ALL: [Sub; 13] = [
         Sub::Run,
         Sub::Call,
         Sub::Health,
         Sub::Status,
         Sub::Probe,
         Sub::Logs,
+        Sub::Devices,
+        Sub::Nodes,
         Sub::Install,
         Sub::Uninstall,
         Sub::Start,
@@ -117,6 +138,8 @@ impl Sub {
             Sub::Status => &[LOCATION_FLAGS, CLIENT_FLAGS, &["no-probe"]],
             Sub::Health | Sub::Probe => &[LOCATION_FLAGS, CLIENT_FLAGS],
             Sub::Logs => &[LOCATION_FLAGS, CLIENT_FLAGS, LOGS_FLAGS],
+            Sub::Devices => &[LOCATION_FLAGS, CLIENT_FLAGS, DEVICES_FLAGS],
+            Sub::Nodes => &[LOCATION_FLAGS, CLIENT_FLAGS, NODES_FLAGS],
             // The service's files are at fixed places: no location flags.
             Sub::Install => &[SERVICE_FLAGS, INSTALL_FLAGS],
             Sub::Uninstall | Sub::Start | Sub::Stop | Sub::Restart => &[SERVICE_FLAGS],
@@ -162,13 +185,33 @@ struct Raw {
     system: bool,
     user: bool,
     init: Option<Init>,
+    /// `devices` and `nodes`: the action and the id or name after it.
+    verb: Option<Verb>,
+    operand: Option<String>,
+    role: Option<String>,
+    /// `--scope` may be repeated: each adds one.
+    scopes: Vec<String>,
+    node: Option<String>,
+    command: Option<String>,
+    invoke_timeout_ms: Option<u64>,
+    idempotency_key: Option<String>,
+}
+
+impl Raw {
+    /// The command as messages name it: `nodes invoke` once the action
+    /// is known, else the command alone.
+    fn command(&self, sub: Sub) -> String {
+        self.verb
+            .map_or_else(|| sub.name().to_owned(), Verb::command_line)
+    }
 }
 
 /// How phase one ended. `--help` and `--version` stop parsing and skip phase
 /// two, so `clawgate --reset --help` explains `--reset` instead of failing.
 enum Parsed {
     Flags(Box<Raw>),
-    Help,
+    /// With the action of `devices` or `nodes` when it came first.
+    Help(Option<Verb>),
     Version,
 }
 
@@ -197,7 +240,8 @@ where
         Some(_) => e,
     })?;
     match parsed {
-        Parsed::Help => Ok(Command::Help(help_text(explicit))),
+        Parsed::Help(None) => Ok(Command::Help(help_text(explicit))),
+        Parsed::Help(Some(verb)) => Ok(Command::Help(help::verb_help(verb))),
         Parsed::Version => Ok(Command::Version),
         Parsed::Flags(raw) => validate(sub, *raw),
     }
@@ -248,14 +292,22 @@ fn unknown_command(name: &str) -> Error {
 fn parse_help(mut parser: lexopt::Parser) -> Result<Command, Error> {
     use lexopt::Arg::{Long, Short, Value};
     let mut topic = None;
+    let mut verb = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Short('h') | Long("help") => {}
             Value(v) if topic.is_none() => topic = Some(v.to_string_lossy().into_owned()),
+            Value(v) if verb.is_none() && matches!(topic.as_deref(), Some("devices" | "nodes")) => {
+                let sub = Sub::from_name(topic.as_deref().unwrap_or_default());
+                verb = Some(pairing::verb(sub.expect("a command with actions"), &v)?);
+            }
             Value(v) => return Err(unexpected_argument(&v, "help")),
             Short(c) => return Err(unknown_option(&format!("-{c}"), "help")),
             Long(name) => return Err(unknown_option(&format!("--{name}"), "help")),
         }
+    }
+    if let Some(verb) = verb {
+        return Ok(Command::Help(help::verb_help(verb)));
     }
     match topic.as_deref() {
         None | Some("help" | "gateway") => Ok(Command::Help(help_text(None))),
@@ -281,14 +333,14 @@ fn parse_flags(parser: &mut lexopt::Parser, sub: Sub) -> Result<Parsed, Error> {
     let mut raw = Raw::default();
     while let Some(arg) = parser.next()? {
         match arg {
-            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('h') | Long("help") => return Ok(Parsed::Help(raw.verb)),
             Short('V') | Long("version") => return Ok(Parsed::Version),
             Short('v') if sub == Sub::Run => raw.verbose = true,
             Long(name) if sub.accepts(name) => {
                 // `name` borrows the parser, which reading the value needs.
                 let name = name.to_owned();
                 if !set_flag(&mut raw, sub, &name, parser)? {
-                    return Err(unknown_option(&format!("--{name}"), sub.name()));
+                    return Err(unknown_option(&format!("--{name}"), &raw.command(sub)));
                 }
             }
             Value(v) if sub == Sub::Call && raw.method.is_none() => {
@@ -298,9 +350,19 @@ fn parse_flags(parser: &mut lexopt::Parser, sub: Sub) -> Result<Parsed, Error> {
                 })?;
                 raw.method = Some(method);
             }
-            Value(v) => return Err(unexpected_argument(&v, sub.name())),
-            Short(c) => return Err(unknown_option(&format!("-{c}"), sub.name())),
-            Long(name) => return Err(unknown_option(&format!("--{name}"), sub.name())),
+            Value(v) if matches!(sub, Sub::Devices | Sub::Nodes) && raw.verb.is_none() => {
+                raw.verb = Some(pairing::verb(sub, &v)?);
+            }
+            Value(v) if raw.verb.is_some() && raw.operand.is_none() => {
+                let verb = raw.verb.expect("checked");
+                let operand = v
+                    .into_string()
+                    .map_err(|v| unexpected_argument(&v, &verb.command_line()))?;
+                raw.operand = Some(operand);
+            }
+            Value(v) => return Err(unexpected_argument(&v, &raw.command(sub))),
+            Short(c) => return Err(unknown_option(&format!("-{c}"), &raw.command(sub))),
+            Long(name) => return Err(unknown_option(&format!("--{name}"), &raw.command(sub))),
         }
     }
     Ok(Parsed::Flags(Box::new(raw)))
@@ -346,6 +408,12 @@ fn set_flag(
         "system" => raw.system = switch(parser, name)?,
         "user" => raw.user = switch(parser, name)?,
         "init" => raw.init = Some(value(parser, name, str::parse)?),
+        "role" => raw.role = Some(value(parser, name, word)?),
+        "scope" => raw.scopes.push(value(parser, name, word)?),
+        "node" => raw.node = Some(value(parser, name, nonempty)?),
+        "command" => raw.command = Some(value(parser, name, word)?),
+        "invoke-timeout" => raw.invoke_timeout_ms = Some(value(parser, name, timeout)?),
+        "idempotency-key" => raw.idempotency_key = Some(value(parser, name, nonempty)?),
         _ => return Ok(false),
     }
     Ok(true)
@@ -389,6 +457,8 @@ fn validate(sub: Sub, mut raw: Raw) -> Result<Command, Error> {
             follow: raw.follow,
             limit: raw.limit.unwrap_or(DEFAULT_LOGS_LIMIT),
         })),
+        Sub::Devices => pairing::devices(raw).map(Command::Devices),
+        Sub::Nodes => pairing::nodes(raw).map(Command::Nodes),
         Sub::Install | Sub::Uninstall | Sub::Start | Sub::Stop | Sub::Restart => {
             let action = sub.service_action().expect("a service command");
             service_args(action, raw).map(Command::Service)

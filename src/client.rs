@@ -1,4 +1,5 @@
-//! The client commands: `call`, `health`, `status`, `probe` and `logs`.
+//! The client commands: `call`, `health`, `status`, `probe`, `logs`,
+//! `devices` and `nodes`.
 //!
 //! Each opens one WebSocket to a gateway, answers the challenge with
 //! `connect`, makes its requests and closes, all under one deadline
@@ -7,9 +8,13 @@
 //! prints: results come back as text for `main` to print (`logs --follow`
 //! hands each batch of lines to a callback `main` gives it).
 
+mod devices;
 mod link;
 mod logs;
+mod nodes;
+mod rpc;
 mod status;
+mod table;
 
 use std::time::Instant;
 
@@ -21,8 +26,11 @@ use crate::error::Error;
 use crate::output::Output;
 use crate::protocol;
 use link::{open, Failure, Hello, Session};
+use rpc::Rpc;
 
+pub use devices::devices;
 pub use logs::logs;
+pub use nodes::nodes;
 pub use status::status;
 
 fn env(k: &str) -> Option<String> {
@@ -87,15 +95,12 @@ pub fn call(args: &CallArgs) -> Result<Output, Error> {
     let target = resolve(&args.client)?;
     // Least privilege, like the stock CLI: the one scope the method needs.
     let scope = crate::methods::scope_for(&args.method);
-    let hello = Hello {
-        mode: "cli",
-        scopes: vec![scope.to_string()],
-    };
-    let result = open(&target, &args.client, &hello).and_then(|mut s| {
-        let r = s.request(&args.method, args.params.as_ref(), args.expect_final);
-        s.close();
-        r
-    });
+    let result = Rpc::new(&target, &args.client).request(
+        &[scope],
+        &args.method,
+        args.params.as_ref(),
+        args.expect_final,
+    );
     Ok(match result {
         Ok(payload) if args.client.json => Output::new(pretty(&payload), 0),
         Ok(payload) => Output::new(

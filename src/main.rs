@@ -57,6 +57,8 @@ fn dispatch() -> Result<i32, Error> {
         Command::Health(args) => client::health(&args)?,
         Command::Status(args) => client::status(&args)?,
         Command::Probe(args) => client::probe(&args)?,
+        Command::Devices(args) => client::devices(&args)?,
+        Command::Nodes(args) => client::nodes(&args)?,
         Command::Logs(args) => {
             return client::logs(
                 &args,

@@ -6,6 +6,7 @@ mod ceiling;
 mod client;
 mod contrib;
 mod devices;
+mod devices_cli;
 mod http;
 mod hygiene;
 mod limits;

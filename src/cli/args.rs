@@ -81,9 +81,99 @@ pub enum Command {
     Status(StatusArgs),
     Probe(ClientArgs),
     Logs(LogsArgs),
+    Devices(DevicesArgs),
+    Nodes(NodesArgs),
     /// `install`, `uninstall`, `start`, `stop` and `restart`.
     Service(ServiceArgs),
     /// Help text to print on stdout (exit 0); it ends with a newline.
     Help(String),
     Version,
+}
+
+words! {
+    /// What `clawgate devices` does, as typed after it.
+    pub enum DeviceVerb {
+        List = "list",
+        Approve = "approve",
+        Reject = "reject",
+        Remove = "remove",
+        Rotate = "rotate",
+        Revoke = "revoke",
+    }
+}
+
+words! {
+    /// What `clawgate nodes` does, as typed after it.
+    pub enum NodeVerb {
+        List = "list",
+        Pending = "pending",
+        Approve = "approve",
+        Reject = "reject",
+        Remove = "remove",
+        Describe = "describe",
+        Invoke = "invoke",
+    }
+}
+
+/// `clawgate devices ACTION`: the pairing store of a gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceAction {
+    List,
+    Approve {
+        request: String,
+    },
+    Reject {
+        request: String,
+    },
+    Remove {
+        device: String,
+    },
+    Rotate {
+        device: String,
+        role: String,
+        /// `None`: the token keeps the scopes it has.
+        scopes: Option<Vec<String>>,
+    },
+    Revoke {
+        device: String,
+        role: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicesArgs {
+    pub client: ClientArgs,
+    pub action: DeviceAction,
+}
+
+/// `clawgate nodes invoke`: one command on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeArgs {
+    /// A node id, a display name or a unique id prefix.
+    pub node: String,
+    pub command: String,
+    pub params: Option<serde_json::Value>,
+    /// What the gateway is told to wait for the node (`timeoutMs`).
+    pub invoke_timeout_ms: u64,
+    /// `None`: a fresh one is made for this call.
+    pub idempotency_key: Option<String>,
+}
+
+/// `clawgate nodes ACTION`: the nodes of a gateway and their command
+/// surfaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeAction {
+    List,
+    Pending,
+    Approve { request: String },
+    Reject { request: String },
+    Remove { node: String },
+    Describe { node: String },
+    Invoke(InvokeArgs),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodesArgs {
+    pub client: ClientArgs,
+    pub action: NodeAction,
 }

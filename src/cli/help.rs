@@ -3,6 +3,11 @@
 //! Kept apart from the parser because they are prose that changes with the
 //! man page, not with parsing rules; a test holds the two in step.
 
+mod pairing;
+
+pub use pairing::verb_help;
+use pairing::{HELP_DEVICES, HELP_NODES};
+
 /// The help for `cmd` (one of `COMMANDS`), or the top-level help for `None`
 /// or any other name.
 pub fn help_text(cmd: Option<&str>) -> String {
@@ -13,6 +18,8 @@ pub fn help_text(cmd: Option<&str>) -> String {
         Some("status") => &[HELP_STATUS, HELP_CLIENT],
         Some("probe") => &[HELP_PROBE, HELP_CLIENT],
         Some("logs") => &[HELP_LOGS, HELP_CLIENT],
+        Some("devices") => &[HELP_DEVICES, HELP_CLIENT],
+        Some("nodes") => &[HELP_NODES, HELP_CLIENT],
         Some("install") => &[HELP_INSTALL],
         Some("uninstall") => &[HELP_UNINSTALL, HELP_SERVICE],
         Some("start") => &[HELP_START, HELP_SERVICE],
@@ -38,6 +45,8 @@ Commands:
   status     Show the service, the gateway reached and whether it answers
   probe      Connect, try the basic methods and report what works
   logs       Print the gateway's log file, or follow it
+  devices    List, approve or remove paired devices; rotate their tokens
+  nodes      List, approve, describe and invoke the gateway's nodes
   install    Install clawgate as a systemd or procd service and start it
   uninstall  Stop and remove the service, keeping its config and state
   start      Start the installed service

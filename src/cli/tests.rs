@@ -99,6 +99,41 @@ logs --limit 5001               => invalid value '5001' for '--limit': expected 
 logs --follow=1                 => option '--follow' takes no value (got '1')
 logs --system                   => unknown option '--system' for 'clawgate logs'
 status --follow                 => unknown option '--follow' for 'clawgate status'
+devices                         => missing action for 'clawgate devices' (e.g. 'clawgate devices list'; see 'clawgate devices --help')
+nodes --json                    => missing action for 'clawgate nodes' (e.g. 'clawgate nodes list'; see 'clawgate nodes --help')
+nodes frob                      => unknown action 'frob' for 'clawgate nodes' (expected one of list, pending, approve, reject, remove, describe, invoke)
+devices pending                 => unknown action 'pending' for 'clawgate devices' (expected one of list, approve, reject, remove, rotate, revoke)
+help devices frob               => unknown action 'frob' for 'clawgate devices' (expected one of list, approve, reject, remove, rotate, revoke)
+devices approve                 => missing request id for 'clawgate devices approve' (see 'clawgate devices list')
+devices remove --json           => missing device id for 'clawgate devices remove' (see 'clawgate devices list')
+nodes approve                   => missing request id for 'clawgate nodes approve' (see 'clawgate nodes pending')
+nodes remove                    => missing node id for 'clawgate nodes remove' (see 'clawgate nodes list')
+nodes describe                  => missing node id or name for 'clawgate nodes describe' (see 'clawgate nodes list')
+devices list extra              => unexpected argument 'extra' for 'clawgate devices list'
+devices approve a b             => unexpected argument 'b' for 'clawgate devices approve'
+nodes invoke x --node n         => unexpected argument 'x' for 'clawgate nodes invoke'
+devices list --role node        => unknown option '--role' for 'clawgate devices list'
+devices revoke d --role n --scope s => unknown option '--scope' for 'clawgate devices revoke'
+devices list --node n           => unknown option '--node' for 'clawgate devices list'
+nodes pending --scope s         => unknown option '--scope' for 'clawgate nodes pending'
+nodes list --node n             => unknown option '--node' for 'clawgate nodes list'
+nodes describe n --params 1     => unknown option '--params' for 'clawgate nodes describe'
+nodes -x                        => unknown option '-x' for 'clawgate nodes'
+devices rotate d                => 'clawgate devices rotate' needs '--role'
+devices revoke d --json         => 'clawgate devices revoke' needs '--role'
+devices rotate d --role         => missing argument for option '--role'
+devices rotate d --role=        => invalid value '' for '--role': expected one word without spaces
+devices rotate d --role x --scope= => invalid value '' for '--scope': expected one word without spaces
+nodes invoke --command c        => 'clawgate nodes invoke' needs '--node'
+nodes invoke --node n           => 'clawgate nodes invoke' needs '--command'
+nodes invoke --node= --command c => invalid value '' for '--node': must not be empty
+nodes invoke --node n --command c --params {x => invalid value '{x' for '--params': not valid JSON: key must be a string at line 1 column 2
+nodes invoke --node n --command c --params [1, => invalid value '[1,' for '--params': not valid JSON: EOF while parsing a value at line 1 column 3
+nodes invoke --node n --command c --invoke-timeout 0 => invalid value '0' for '--invoke-timeout': expected a number of milliseconds greater than 0
+nodes invoke --node n --command c --idempotency-key= => invalid value '' for '--idempotency-key': must not be empty
+nodes list --token t --password p => '--token' and '--password' cannot be used together
+devices list --dev --profile x  => '--dev' and '--profile' cannot be used together
+--dev nodes list                => unexpected argument 'nodes' for 'clawgate run' (options go after the command: 'clawgate nodes --dev list')
 ";
 
 #[test]
@@ -359,6 +394,8 @@ fn each_help_documents_exactly_the_flags_its_command_takes() {
         RUN_FLAGS,
         CLIENT_FLAGS,
         LOGS_FLAGS,
+        DEVICES_FLAGS,
+        NODES_FLAGS,
         SERVICE_FLAGS,
         INSTALL_FLAGS,
     ]
@@ -394,6 +431,8 @@ fn every_flag_in_the_table_is_parsed() {
         RUN_FLAGS,
         CLIENT_FLAGS,
         LOGS_FLAGS,
+        DEVICES_FLAGS,
+        NODES_FLAGS,
         SERVICE_FLAGS,
         INSTALL_FLAGS,
         &call_status,
@@ -405,10 +444,43 @@ fn every_flag_in_the_table_is_parsed() {
     }
 }
 
+/// Every action of `devices` and `nodes`.
+fn verbs() -> Vec<Verb> {
+    let devices = DeviceVerb::ALL.iter().map(|v| Verb::Device(*v));
+    devices
+        .chain(NodeVerb::ALL.iter().map(|v| Verb::Node(*v)))
+        .collect()
+}
+
+#[test]
+fn each_action_has_a_help_with_exactly_its_flags() {
+    for verb in verbs() {
+        let cmd = verb.command_line();
+        let want = Command::Help(help::verb_help(verb));
+        assert_eq!(ok(&format!("{cmd} --help")), want, "{cmd}");
+        assert_eq!(ok(&format!("gateway {cmd} -h")), want, "{cmd}");
+        assert_eq!(ok(&format!("help {cmd}")), want, "{cmd}");
+        let text = help::verb_help(verb);
+        assert!(text.starts_with(&format!("clawgate {cmd}: ")), "{cmd}");
+        let mut want: Vec<&str> = [LOCATION_FLAGS, CLIENT_FLAGS, verb.flags(), &["help"]].concat();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(flags_in(&text), want, "{cmd}");
+    }
+    // Before the action, or with none, the command's own help.
+    let nodes = Command::Help(help_text(Some("nodes")));
+    assert_eq!(ok("nodes --help invoke"), nodes);
+    assert_eq!(ok("help nodes"), nodes);
+}
+
 #[test]
 fn help_texts_are_narrow_plain_ascii() {
-    for cmd in [None].into_iter().chain(COMMANDS.iter().copied().map(Some)) {
-        let text = help_text(cmd);
+    let verbs = verbs().into_iter().map(help::verb_help);
+    let commands = [None].into_iter().chain(COMMANDS.iter().copied().map(Some));
+    for (cmd, text) in commands
+        .map(|c| (c, help_text(c)))
+        .chain(verbs.map(|t| (None, t)))
+    {
         assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "{cmd:?}");
         for line in text.lines() {
             assert!(line.len() <= 79 && line.is_ascii(), "{cmd:?}: {line}");
@@ -418,3 +490,5 @@ fn help_texts_are_narrow_plain_ascii() {
         }
     }
 }
+
+mod pairing;

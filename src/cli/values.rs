@@ -85,6 +85,25 @@ pub fn secret(s: &str) -> Result<String, String> {
     }
 }
 
+/// A name or id typed by hand (`--node`, `--idempotency-key`): anything
+/// but nothing.
+pub fn nonempty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// A role, scope or command name: one word, as the protocol spells them.
+pub fn word(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("expected one word without spaces".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
 /// Checked whole here (`config::ws_host_port`), so a URL the client could
 /// never connect to is a usage error, not a failure at connect time.
 pub fn url(s: &str) -> Result<String, String> {
