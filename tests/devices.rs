@@ -423,7 +423,7 @@ fn a_node_surface_waits_for_approval_and_the_node_hears_of_it_directly() {
     assert_eq!(p["commands"], json!(["system.which", "camera.snap"]));
     assert_eq!(
         p["requiredApproveScopes"],
-        json!(["operator.pairing", "operator.write", "operator.admin"])
+        json!(["operator.pairing", "operator.admin"])
     );
     let request_id = p["requestId"].as_str().unwrap().to_string();
 
@@ -439,7 +439,7 @@ fn a_node_surface_waits_for_approval_and_the_node_hears_of_it_directly() {
     let refused = weak.call("node.pair.approve", Some(json!({"requestId": request_id})));
     assert_eq!(
         error_of(&refused)["message"],
-        "missing scope: operator.write"
+        "missing scope: operator.admin"
     );
 
     let approved = pairer.call("node.pair.approve", Some(json!({"requestId": request_id})));

@@ -5,7 +5,8 @@
 //! it declared (`caps`, `commands`), it may be invoked for nothing it did
 //! not have approved before. Approving needs more the more the node can
 //! do: pairing alone for no commands, write for ordinary ones, admin for
-//! `system.run`, `system.run.prepare` and `system.which`. Surface requests
+//! commands that run programs (`system.run`, `system.which`, …) or that
+//! only an admin may invoke. Surface requests
 //! do not expire: the node keeps declaring them on every connect.
 
 use serde::Deserialize;
@@ -20,22 +21,37 @@ use crate::protocol::{
 use crate::state::{now_ms, Audience, Delivery, QueuedEvent};
 use crate::store::devices::{NodeSurface, PairedDevice, PendingSurface};
 
-/// Commands that run programs on the node's host.
-pub const ADMIN_COMMANDS: &[&str] = &["system.run", "system.run.prepare", "system.which"];
+/// Commands only an admin may invoke, as the stock package lists them: the
+/// browser proxy, directory listing and terminal upload.
+pub const ADMIN_INVOKE_COMMANDS: &[&str] = &[
+    "browser.proxy",
+    "browser.proxy.upload.v1",
+    "fs.listDir",
+    "terminal.upload",
+];
 
-/// The scopes approving `commands` takes.
+/// Commands that run programs or change how they are approved: approving
+/// a node that declares any of them needs admin.
+const RUN_COMMANDS: &[&str] = &[
+    "system.run.prepare",
+    "system.run",
+    "system.which",
+    "system.execApprovals.get",
+    "system.execApprovals.set",
+];
+
+/// The scopes approving `commands` takes: pairing alone for none, plus
+/// write for ordinary ones, or plus admin (instead of write) when any is
+/// an admin or run command.
 pub fn approve_scopes(commands: &[String]) -> Vec<&'static str> {
-    let mut s = vec![SCOPE_PAIRING];
-    if !commands.is_empty() {
-        s.push(SCOPE_WRITE);
-    }
-    if commands
+    let admin = commands
         .iter()
-        .any(|c| ADMIN_COMMANDS.contains(&c.as_str()))
-    {
-        s.push(SCOPE_ADMIN);
+        .any(|c| ADMIN_INVOKE_COMMANDS.contains(&c.as_str()) || RUN_COMMANDS.contains(&c.as_str()));
+    match (admin, commands.is_empty()) {
+        (true, _) => vec![SCOPE_PAIRING, SCOPE_ADMIN],
+        (false, false) => vec![SCOPE_PAIRING, SCOPE_WRITE],
+        (false, true) => vec![SCOPE_PAIRING],
     }
-    s
 }
 
 /// A surface request as `node.pair.requested` and `node.pair.list` show it.
@@ -263,4 +279,29 @@ pub(super) fn remove(c: &Ctx) -> Result<Payload, ErrorShape> {
         "node removed",
     );
     Ok(json!({"nodeId": p.node_id}).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmds(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn approval_scopes_follow_the_declared_commands() {
+        assert_eq!(approve_scopes(&[]), [SCOPE_PAIRING]);
+        assert_eq!(
+            approve_scopes(&cmds(&["camera.snap"])),
+            [SCOPE_PAIRING, SCOPE_WRITE]
+        );
+        for admin in ["system.which", "system.run", "fs.listDir", "browser.proxy"] {
+            assert_eq!(
+                approve_scopes(&cmds(&["camera.snap", admin])),
+                [SCOPE_PAIRING, SCOPE_ADMIN],
+                "{admin}"
+            );
+        }
+    }
 }
