@@ -103,6 +103,8 @@ fn the_device_token_alone_reconnects_with_exactly_the_approved_scopes() {
     ws.close();
 
     // From a socket that is not local: the token, not locality, admits it.
+    // A reconnect costs no disk write.
+    let before = std::fs::read_to_string(gw.state.join("devices.json")).unwrap();
     let mut ws = remote_ws(&gw);
     let again = me.connect(
         &mut ws,
@@ -115,6 +117,8 @@ fn the_device_token_alone_reconnects_with_exactly_the_approved_scopes() {
     assert_eq!(auth["scopes"], json!(["operator.read"]));
     assert_eq!(ws.call("status", None)["ok"], true);
     ws.close();
+    let after = std::fs::read_to_string(gw.state.join("devices.json")).unwrap();
+    assert_eq!(before, after);
 
     let mut ws = remote_ws(&gw);
     let wider = me.connect(

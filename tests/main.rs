@@ -14,6 +14,7 @@ mod man;
 mod newcomer;
 mod notify;
 mod openclaw;
+mod openclaw_nodes;
 mod peers;
 mod protocol;
 mod reload;

@@ -22,7 +22,7 @@ fn stock_cli() -> Option<Vec<String>> {
 /// The stock CLI, or None after saying why the test is skipped. Written to
 /// the real stderr: the test harness hides `eprintln!` of a passing test,
 /// and a skip nobody sees reads as a pass.
-fn stock_cli_or_skip() -> Option<Vec<String>> {
+pub fn stock_cli_or_skip(test: &str) -> Option<Vec<String>> {
     if let Some(cli) = stock_cli() {
         return Some(cli);
     }
@@ -30,11 +30,11 @@ fn stock_cli_or_skip() -> Option<Vec<String>> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("CI=true and {why}: the compatibility test must run in CI");
     }
-    let _ = writeln!(std::io::stderr(), "\nskipped {TEST}: {why}");
+    let _ = writeln!(std::io::stderr(), "\nskipped {test}: {why}");
     None
 }
 
-fn openclaw(cli: &[String], home: &TempDir, args: &[&str]) -> Output {
+pub fn openclaw(cli: &[String], home: &TempDir, args: &[&str]) -> Output {
     let mut c = Command::new(&cli[0]);
     c.args(&cli[1..])
         .args(args)
@@ -48,7 +48,7 @@ fn openclaw(cli: &[String], home: &TempDir, args: &[&str]) -> Output {
 
 #[test]
 fn the_stock_openclaw_cli_works_unchanged() {
-    let Some(cli) = stock_cli_or_skip() else {
+    let Some(cli) = stock_cli_or_skip(TEST) else {
         return;
     };
     let gw = Gateway::start();

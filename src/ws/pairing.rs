@@ -95,8 +95,9 @@ pub(super) fn settle(
             return Err(Box::new(wait(shared, p, peer, grant, &v, reason, now)))
         }
         Decision::Admit { mint } => shared.devices().change(|d| {
+            // When it was last seen is not worth a disk write of its own
+            // (see `touch` below); a new token or surface request is.
             let r = d.paired.get_mut(&v.id).ok_or(())?;
-            seen(r, now, &ip);
             let token = if mint {
                 Some(r.mint_token(grant.role, now))
             } else {
@@ -114,11 +115,15 @@ pub(super) fn settle(
                 .entry(v.id.clone())
                 .or_insert_with(|| new_record(p, &v, now));
             approve(r, p, &v, grant, now);
-            seen(r, now, &ip);
             let token = r.mint_token(grant.role, now);
             Ok::<_, ()>((Some(token), node_surface(d, &v.id, p, grant.role, &ip, now)))
         }),
     };
+    shared.devices().touch(|d| {
+        if let Some(r) = d.paired.get_mut(&v.id) {
+            seen(r, now, &ip);
+        }
+    });
     let (token, (surface, requested)) = match stored {
         Ok(Ok(v)) => v,
         // The record vanished between the read and the change (removed by
