@@ -195,13 +195,15 @@ impl<'a> Announcer<'a> {
     }
 
     fn line(&mut self, line: &str) {
-        if !self.via_log {
-            (self.print)(line);
-        }
+        // The log file first: whoever reads the printed line (a test, a
+        // script) and stops the gateway at once finds the line logged.
         if self.logging {
             log::info!(target: logging::ANNOUNCE, "{line}");
         } else {
             self.early.push(line.to_string());
+        }
+        if !self.via_log {
+            (self.print)(line);
         }
     }
 
