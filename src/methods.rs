@@ -5,24 +5,29 @@
 //! `features.methods`, authorization, dispatch and the scope the client
 //! commands ask for are all read from it. Handlers take one configuration
 //! snapshot per request, read the shared state briefly and return a
-//! payload or an error object; they never block and never touch the
-//! caller's socket. Methods the gateway does not implement answer
+//! payload or an error object, or register the request to be answered
+//! later ([`Answer::Later`]: a `node.invoke` waits for its node); they
+//! never block and never touch the caller's socket. Methods the gateway does not implement answer
 //! "unknown method", never a fake success.
 
 mod config;
 pub mod devices;
 mod logs;
 mod models;
+mod node_invoke;
 pub mod node_pairing;
+mod nodes;
 mod system;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::protocol::{self, ErrorShape, Payload, Role, SCOPE_ADMIN, SCOPE_PAIRING, SCOPE_READ};
+use crate::protocol::{
+    self, ErrorShape, Payload, Role, SCOPE_ADMIN, SCOPE_PAIRING, SCOPE_READ, SCOPE_WRITE,
+};
 use std::sync::Arc;
 
-use crate::state::{ConnId, Live, PresenceKey, Shared};
+use crate::state::{ConnId, Later, Live, PresenceKey, Shared};
 pub use system::health;
 
 /// Who is calling, as settled at `connect`.
@@ -46,17 +51,45 @@ pub struct Ctx<'a> {
     pub shared: &'a Shared,
     pub live: &'a Live,
     pub caller: &'a Caller,
+    /// The request's id: a request answered later is answered under it.
+    pub req_id: &'a str,
+    /// The largest reply this connection was promised (`maxPayload` at
+    /// its `connect`).
+    pub max_payload: usize,
     /// The params as sent, still text: a handler parses what it needs.
     pub params: Option<&'a RawValue>,
 }
 
-type Handler = fn(&Ctx) -> Result<Payload, ErrorShape>;
+/// A handler's answer: now, or later from another thread (the request
+/// is registered in the pending table and its connection keeps the
+/// deadline, answering a timeout itself if nothing came first).
+#[derive(Debug)]
+pub enum Answer {
+    Now(Payload),
+    Later(Later),
+}
+
+impl From<Payload> for Answer {
+    fn from(p: Payload) -> Answer {
+        Answer::Now(p)
+    }
+}
+
+impl From<Value> for Answer {
+    fn from(v: Value) -> Answer {
+        Answer::Now(Payload::Value(v))
+    }
+}
+
+type Handler = fn(&Ctx) -> Result<Answer, ErrorShape>;
 
 /// Which roles may call a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Roles {
     Operator,
-    /// Operators and nodes: a node may call nothing else.
+    /// Nodes only: what a node reports or answers.
+    Node,
+    /// Operators and nodes (`health`).
     Any,
 }
 
@@ -65,8 +98,14 @@ impl Roles {
         match self {
             Roles::Any => true,
             Roles::Operator => role == Role::Operator,
+            Roles::Node => role == Role::Node,
         }
     }
+}
+
+/// A handler that always answers at once.
+fn now(r: Result<Payload, ErrorShape>) -> Result<Answer, ErrorShape> {
+    r.map(Answer::Now)
 }
 
 /// One method: the only place its name, scope, roles and handler are
@@ -91,7 +130,7 @@ pub static METHODS: &[Method] = &[
         name: "status",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
-        handler: system::status,
+        handler: |c| now(system::status(c)),
     },
     Method {
         name: "system-presence",
@@ -99,14 +138,14 @@ pub static METHODS: &[Method] = &[
         roles: Roles::Operator,
         handler: |c| {
             let max = c.live.settings.limits.max_payload;
-            Ok(Payload::Json(c.shared.presence_list_json(max)))
+            Ok(Payload::Json(c.shared.presence_list_json(max)).into())
         },
     },
     Method {
         name: "system-event",
         scope: Some(SCOPE_ADMIN),
         roles: Roles::Operator,
-        handler: system::system_event,
+        handler: |c| now(system::system_event(c)),
     },
     Method {
         name: "last-heartbeat",
@@ -119,85 +158,135 @@ pub static METHODS: &[Method] = &[
         name: "config.get",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
-        handler: config::config_get,
+        handler: |c| now(config::config_get(c)),
     },
     Method {
         name: "logs.tail",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
-        handler: logs::logs_tail,
+        handler: |c| now(logs::logs_tail(c)),
     },
     Method {
         name: "models.list",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
-        handler: models::models_list,
+        handler: |c| now(models::models_list(c)),
+    },
+    Method {
+        name: "node.list",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(nodes::node_list(c)),
+    },
+    Method {
+        name: "node.describe",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(nodes::node_describe(c)),
+    },
+    Method {
+        name: "node.invoke",
+        // `system.run*` and `system.which` also need admin: the handler
+        // checks that, as one scope here cannot say it.
+        scope: Some(SCOPE_WRITE),
+        roles: Roles::Operator,
+        handler: node_invoke::node_invoke,
+    },
+    Method {
+        name: "node.invoke.result",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(node_invoke::node_invoke_result(c)),
+    },
+    Method {
+        name: "node.event",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(nodes::node_event(c)),
+    },
+    Method {
+        name: "node.runnerInventory.update",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(nodes::runner_inventory_update(c)),
+    },
+    Method {
+        name: "node.skills.update",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(nodes::skills_update(c)),
+    },
+    Method {
+        name: "node.pluginTools.update",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(nodes::plugin_tools_update(c)),
     },
     Method {
         name: "gateway.identity.get",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
-        handler: devices::identity,
+        handler: |c| now(devices::identity(c)),
     },
     Method {
         name: "device.pair.list",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: devices::list,
+        handler: |c| now(devices::list(c)),
     },
     Method {
         name: "device.pair.approve",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: devices::approve,
+        handler: |c| now(devices::approve(c)),
     },
     Method {
         name: "device.pair.reject",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: devices::reject,
+        handler: |c| now(devices::reject(c)),
     },
     Method {
         name: "device.pair.remove",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: devices::remove,
+        handler: |c| now(devices::remove(c)),
     },
     Method {
         name: "device.token.rotate",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: devices::rotate,
+        handler: |c| now(devices::rotate(c)),
     },
     Method {
         name: "device.token.revoke",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: devices::revoke,
+        handler: |c| now(devices::revoke(c)),
     },
     Method {
         name: "node.pair.list",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: node_pairing::list,
+        handler: |c| now(node_pairing::list(c)),
     },
     Method {
         name: "node.pair.approve",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: node_pairing::approve,
+        handler: |c| now(node_pairing::approve(c)),
     },
     Method {
         name: "node.pair.reject",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: node_pairing::reject,
+        handler: |c| now(node_pairing::reject(c)),
     },
     Method {
         name: "node.pair.remove",
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
-        handler: node_pairing::remove,
+        handler: |c| now(node_pairing::remove(c)),
     },
 ];
 
@@ -212,6 +301,8 @@ pub const EVENTS: &[&str] = &[
     "node.pair.requested",
     "node.pair.resolved",
     "node.runnerInventory.changed",
+    "node.invoke.request",
+    "node.hostStats",
 ];
 
 pub fn find(name: &str) -> Option<&'static Method> {
@@ -269,7 +360,7 @@ impl std::fmt::Debug for Method {
 }
 
 impl Method {
-    pub fn call(&self, ctx: &Ctx) -> Result<Payload, ErrorShape> {
+    pub fn call(&self, ctx: &Ctx) -> Result<Answer, ErrorShape> {
         (self.handler)(ctx)
     }
 }
@@ -347,7 +438,15 @@ mod tests {
                 "node.pair.list",
                 "node.pair.approve",
                 "node.pair.reject",
-                "node.pair.remove"
+                "node.pair.remove",
+                "node.list",
+                "node.describe",
+                "node.invoke",
+                "node.invoke.result",
+                "node.event",
+                "node.runnerInventory.update",
+                "node.skills.update",
+                "node.pluginTools.update"
             ]
         );
         let mut sorted = names.clone();

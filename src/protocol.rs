@@ -114,6 +114,11 @@ pub fn res_ok(id: &str, payload: &Payload) -> String {
         }
         Payload::Json(t) => t,
     };
+    res_ok_json(id, text)
+}
+
+/// A success reply whose payload is JSON text already.
+pub fn res_ok_json(id: &str, text: &str) -> String {
     let mut out = String::with_capacity(text.len() + id.len() + 48);
     out.push_str(r#"{"type":"res","id":"#);
     out.push_str(&Value::from(id).to_string());

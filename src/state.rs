@@ -3,7 +3,8 @@
 //!
 //! One `Mutex<State>` holds the domain tables (clients, presence and its
 //! version, the failed-auth limiter, the per-IP count of sockets that have
-//! not authenticated). The tables are private plain data; `Shared` is the
+//! not authenticated, the connected nodes, the requests waiting for a
+//! later answer and the idempotent answers kept). The tables are private plain data; `Shared` is the
 //! only way in, and each of its methods locks briefly, changes or reads a
 //! table, and returns or carries out what is to be done after unlocking
 //! (a [`Fanout`] to deliver, a delay to sleep). Nothing here does I/O with
@@ -18,14 +19,23 @@
 //! 4. an outbox's queue (in practice never taken with `state` held: a
 //!    fan-out collects its targets under `state` and pushes after).
 //!
+//! A reply that comes later follows the same order: the thread that
+//! removes a waiter from the pending table (under `state`) owns its answer
+//! and pushes it into the waiter's outbox after unlocking, so a reply is
+//! sent exactly once and no outbox lock is taken under `state`.
+//!
 //! `live` (the configuration snapshot) and the large-frame budget are each
 //! taken alone, never while another lock is held. Durable stores (pairings, sessions) keep their own locks
 //! and are never touched with `state` held.
 
 mod budget;
 mod clients;
+mod idem;
+mod nodes;
 mod outbox;
+mod pending;
 mod presence;
+mod relay;
 mod slots;
 
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -45,9 +55,16 @@ use crate::store::identity::Identity;
 pub use budget::Budget;
 use clients::Clients;
 pub use clients::{Audience, ConnId, Member};
-pub use outbox::{Delivery, Next, Outbox, QueuedEvent};
+use idem::IdemCache;
+pub use idem::Outcome;
+pub use nodes::NodeInfo;
+use nodes::Nodes;
+pub use outbox::{Delivery, Next, Outbox, QueuedEvent, Reply};
+use pending::Pending;
+pub use pending::{Full, Waiter, Work};
 use presence::Presence;
 pub use presence::{PresenceKey, FIELDS as PRESENCE_FIELDS};
+pub use relay::{node_error, Invoke, Invoked, Later};
 pub use slots::{addr_key, NoSlot, UnauthSlot};
 use slots::{Claim, Slots};
 
@@ -67,7 +84,29 @@ struct State {
     limiter: Limiter,
     /// Sockets that have not completed `connect` yet.
     slots: Slots,
+    nodes: Nodes,
+    pending: Pending,
+    idem: IdemCache,
 }
+
+/// What may wait for a later answer at once. Each waiter is a few hundred
+/// bytes and at most one reply in its connection's outbox, which that
+/// outbox bounds; the caps keep a flood of invokes a refusal, not a queue.
+const PENDING_CAPS: pending::Caps = pending::Caps {
+    total: 1024,
+    per_worker: 64,
+    per_conn: 64,
+    per_entry: 16,
+};
+
+/// The idempotent answers kept: as many as the reference (1000), in at
+/// most 1 MiB (a router's share), none over 256 KiB.
+pub const IDEM_BOUNDS: idem::Bounds = idem::Bounds {
+    ttl: relay::IDEM_TTL,
+    max_entries: 1000,
+    max_bytes: 1024 * 1024,
+    max_entry: 256 * 1024,
+};
 
 /// What a configuration reload may change: swapped whole, so a connection
 /// or request that took a snapshot sees one consistent configuration.
@@ -84,6 +123,10 @@ pub struct Counts {
     pub presence: usize,
     /// Sockets that have not authenticated (plain HTTP included).
     pub unauthenticated: usize,
+    /// Connected nodes.
+    pub nodes: usize,
+    /// Requests waiting for a later answer (invokes in flight).
+    pub pending: usize,
 }
 
 /// Everything connections share, created once by the gateway.
@@ -163,6 +206,9 @@ impl Shared {
                 },
                 limiter,
                 slots: Slots::default(),
+                nodes: Nodes::default(),
+                pending: Pending::new(PENDING_CAPS),
+                idem: IdemCache::new(IDEM_BOUNDS),
             }),
             ordered: Mutex::new(()),
             ticker: OnceLock::new(),
@@ -304,8 +350,14 @@ impl Shared {
         st.clients.insert(id, outbox, member);
     }
 
+    /// Takes a client off the list. Its requests waiting for a later
+    /// answer are dropped (nobody is left to read it); if it was a node,
+    /// it is unlisted and the invokes it had in hand fail UNAVAILABLE.
     pub fn unregister(&self, id: ConnId) {
         self.state().clients.remove(id);
+        // An invoke routed to this node in between finds no outbox to
+        // send to, and is failed here with the others.
+        self.node_gone(id);
     }
 
     /// The devices connected now, each with a role it is connected in.
@@ -319,6 +371,8 @@ impl Shared {
             clients: st.clients.len(),
             presence: st.presence.len(),
             unauthenticated: st.slots.len(),
+            nodes: st.nodes.len(),
+            pending: st.pending.waiters(),
         }
     }
 

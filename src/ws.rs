@@ -13,7 +13,7 @@ mod tap;
 mod transport;
 
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tungstenite::protocol::{Role, WebSocketConfig};
@@ -30,6 +30,27 @@ use transport::{finish, Conn};
 /// before it is dropped: twice the default tick interval, after which
 /// OpenClaw clients give up on a silent gateway themselves.
 const WRITE_STALL: Duration = Duration::from_secs(60);
+
+/// How often an authenticated socket is pinged; one that has not answered
+/// by the next ping is closed. 25 s as the reference does: under the
+/// 30 s idle timeout of common NATs and proxies, and a vanished node
+/// leaves the registry (failing its invokes) within 50 s, where the
+/// kernel's keepalive would take minutes.
+const PING_INTERVAL: Duration = Duration::from_secs(25);
+
+/// `PING_INTERVAL`, or `CLAWGATE_TEST_PING_MS` (at least 50 ms) so the
+/// tests can see a silent peer closed without waiting 50 s. Read once. An
+/// environment variable rather than a setting: the reference has no
+/// keepalive setting, and a client cannot tell one interval from another.
+pub(crate) fn ping_interval() -> Duration {
+    static INTERVAL: OnceLock<Duration> = OnceLock::new();
+    *INTERVAL.get_or_init(|| {
+        std::env::var("CLAWGATE_TEST_PING_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(PING_INTERVAL, |ms| Duration::from_millis(ms.max(50)))
+    })
+}
 
 /// How a connection ends, decided by the protocol layer.
 enum End {

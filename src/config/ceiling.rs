@@ -10,11 +10,14 @@
 //! - parsing: params are read from at most 64 KiB of text into a tree of
 //!   at most [`MAX_PARAM_NODES`] values;
 //! - writing: the outbox and tungstenite's write buffer together stay
-//!   within `maxBufferedBytes`, plus one frame's slack.
+//!   within `maxBufferedBytes`, plus one frame's slack, plus one
+//!   `maxPayload` an outbox keeps for replies answered later (a node's
+//!   result), which events never take.
 //!
 //! Shared: the large-frame budget (four `maxPayload`s), the presence table
 //! (200 entries of at most ~7 KiB, kept twice: fields and text), the
-//! failed-auth table (10,000 addresses), and the process itself.
+//! failed-auth table (10,000 addresses), the idempotent answers kept
+//! (1 MiB), and the process itself.
 //!
 //! The gateway logs the result at start and reports it in `status`, so an
 //! operator can size the limits to the host.
@@ -39,14 +42,15 @@ pub fn ceiling(l: &Limits) -> Ceiling {
     let stack = l.thread_stack_bytes as u64;
     let reading = 4 * KIB + 64 * KIB + 64 * KIB;
     let parsing = 64 * KIB + MAX_PARAM_NODES as u64 * NODE_BYTES;
-    let writing = l.max_buffered_bytes as u64 + 64 * KIB;
+    let writing = l.max_buffered_bytes as u64 + l.max_payload as u64 + 64 * KIB;
     let per_connection = stack + reading + parsing + writing;
     let presence = 200 * 14 * KIB;
     let limiter = 10_000 * 128;
     // The binary's resident pages, the heap's own overhead, the listeners
     // and the small fixed tables: measured idle RSS is under 3 MiB.
     let process = 4 * MIB;
-    let shared = l.large_frame_budget() as u64 + presence + limiter + process;
+    let idempotent = crate::state::IDEM_BOUNDS.max_bytes as u64;
+    let shared = l.large_frame_budget() as u64 + presence + limiter + idempotent + process;
     Ceiling {
         per_connection,
         shared,
@@ -147,12 +151,13 @@ mod tests {
         let l = Limits::default();
         let c = ceiling(&l);
         assert_eq!(c.total, c.per_connection * 256 + c.shared);
-        // Writing dominates: maxBufferedBytes is 8 MiB by default.
+        // Writing dominates: maxBufferedBytes is 8 MiB by default, and
+        // replies answered later may take one maxPayload (4 MiB) more.
         assert!(
-            c.per_connection > 8 * MIB && c.per_connection < 9 * MIB,
+            c.per_connection > 12 * MIB && c.per_connection < 13 * MIB,
             "{c:?}"
         );
-        assert!(c.shared > 16 * MIB && c.shared < 24 * MIB, "{c:?}");
+        assert!(c.shared > 16 * MIB && c.shared < 26 * MIB, "{c:?}");
         let small = Limits {
             max_connections: 32,
             max_payload: 256 * 1024,

@@ -198,7 +198,13 @@ pub(super) fn approve(c: &Ctx) -> Result<Payload, ErrorShape> {
         );
         ErrorShape::unavailable("gateway cannot store the node approval")
     })??;
-    // MERGE: make the surface live in the node registry here.
+    // Live at once: the node's next invoke is allowed without a reconnect.
+    c.shared.node_surface_approved(
+        &node_id,
+        surface.caps.clone(),
+        surface.commands.clone(),
+        surface.approved_at_ms,
+    );
     log::info!(
         "node {} may now use {} commands",
         protocol::clip(&node_id, 12),

@@ -77,6 +77,8 @@ pub(super) fn status(c: &Ctx) -> Result<Payload, ErrorShape> {
                 "open": shared.open_sockets(),
                 "clients": counts.clients,
                 "unauthenticated": counts.unauthenticated,
+                "nodes": counts.nodes,
+                "pendingReplies": counts.pending,
             },
             "presenceEntries": counts.presence,
             "memoryCeiling": memory_ceiling(&s.limits),

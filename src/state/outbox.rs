@@ -2,6 +2,16 @@
 //! connection plus an eventfd that wakes the connection's poll, so a slow
 //! reader costs only its own queue and never stalls the broadcaster or
 //! other clients.
+//!
+//! It carries events and replies that are answered later, from another
+//! thread (a node's `node.invoke.result`). Events may use `max_bytes`;
+//! replies may use one `maxPayload` more, a headroom events never take,
+//! so the answer a client is waiting for always fits behind whatever
+//! events are queued, and is never dropped while the connection lives. A
+//! client that leaves more than that unread is a slow consumer like any
+//! other and is closed 1008 (its retry, with the same idempotency key,
+//! finds the answer cached). What an outbox holds is thus at most
+//! `max_bytes + maxPayload`, the bound `config::ceiling` counts.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -52,9 +62,33 @@ pub enum Delivery {
     Required,
 }
 
+/// An answer to a request that was not answered at once: the whole `res`
+/// frame, and the request id it answers so the connection can forget its
+/// deadline.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub req_id: Box<str>,
+    pub frame: String,
+}
+
+#[derive(Debug)]
+enum Item {
+    Event(QueuedEvent),
+    Reply(Reply),
+}
+
+impl Item {
+    fn size(&self) -> usize {
+        match self {
+            Item::Event(e) => event_size(e),
+            Item::Reply(r) => r.frame.len(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Queue {
-    events: VecDeque<QueuedEvent>,
+    items: VecDeque<Item>,
     bytes: usize,
     close: Option<(u16, String)>,
     /// Set with the first close request and never cleared: a closing
@@ -66,6 +100,7 @@ struct Queue {
 #[derive(Debug)]
 pub enum Next {
     Event(QueuedEvent),
+    Reply(Reply),
     /// Close with this code and reason: comes after every queued event.
     Close(u16, String),
     Empty,
@@ -76,14 +111,19 @@ pub struct Outbox {
     queue: Mutex<Queue>,
     wake: EventFd,
     max_bytes: usize,
+    /// What replies may use beyond `max_bytes`: the largest reply.
+    reply_headroom: usize,
 }
 
 impl Outbox {
-    pub fn new(max_bytes: usize) -> std::io::Result<Outbox> {
+    /// An outbox holding up to `max_bytes` of events, and replies up to
+    /// `reply_headroom` (`maxPayload`, the largest reply) beyond that.
+    pub fn new(max_bytes: usize, reply_headroom: usize) -> std::io::Result<Outbox> {
         Ok(Outbox {
             queue: Mutex::new(Queue::default()),
             wake: EventFd::new()?,
             max_bytes,
+            reply_headroom,
         })
     }
 
@@ -102,11 +142,15 @@ impl Outbox {
         }
         let size = event_size(&ev);
         if delivery == Delivery::Droppable {
-            if let Some(i) = q.events.iter().position(|e| e.name == ev.name) {
-                let old = event_size(&q.events[i]);
+            let same = q
+                .items
+                .iter()
+                .position(|i| matches!(i, Item::Event(e) if e.name == ev.name));
+            if let Some(i) = same {
+                let old = q.items[i].size();
                 if q.bytes - old + size <= self.max_bytes {
                     q.bytes = q.bytes - old + size;
-                    q.events[i] = ev;
+                    q.items[i] = Item::Event(ev);
                 }
                 // Already queued, so the connection is already woken.
                 return;
@@ -116,15 +160,39 @@ impl Outbox {
             if delivery == Delivery::Droppable {
                 return;
             }
-            q.events.clear();
-            q.bytes = 0;
-            q.close = Some((1008, "slow consumer".into()));
-            q.closing = true;
+            slow_consumer(&mut q);
         } else {
             q.bytes += size;
-            q.events.push_back(ev);
+            q.items.push_back(Item::Event(ev));
         }
-        let first = q.events.len() <= 1;
+        self.woken(q);
+    }
+
+    /// Queues a reply to a request answered later. It is never dropped
+    /// for a droppable reason: it may use the headroom beyond `max_bytes`
+    /// that events never take, and only a client that has left all of
+    /// that unread is closed as a slow consumer. Returns `false` when the
+    /// connection is closing (and so will never read it).
+    pub fn push_reply(&self, reply: Reply) -> bool {
+        let mut q = lock(&self.queue);
+        if q.closing {
+            return false;
+        }
+        let size = reply.frame.len();
+        if q.bytes + size > self.max_bytes + self.reply_headroom {
+            slow_consumer(&mut q);
+            self.woken(q);
+            return false;
+        }
+        q.bytes += size;
+        q.items.push_back(Item::Reply(reply));
+        self.woken(q);
+        true
+    }
+
+    /// Wakes the connection if this made its queue non-empty (or closing).
+    fn woken(&self, q: std::sync::MutexGuard<'_, Queue>) {
+        let first = q.items.len() <= 1;
         drop(q);
         if first {
             self.wake.signal();
@@ -159,10 +227,13 @@ impl Outbox {
     /// leaves the rest here, where `maxBufferedBytes` bounds them.
     pub fn pop(&self) -> Next {
         let mut q = lock(&self.queue);
-        match q.events.pop_front() {
-            Some(ev) => {
-                q.bytes = q.bytes.saturating_sub(event_size(&ev));
-                Next::Event(ev)
+        match q.items.pop_front() {
+            Some(item) => {
+                q.bytes = q.bytes.saturating_sub(item.size());
+                match item {
+                    Item::Event(ev) => Next::Event(ev),
+                    Item::Reply(r) => Next::Reply(r),
+                }
             }
             None => match q.close.take() {
                 Some((code, reason)) => Next::Close(code, reason),
@@ -170,6 +241,15 @@ impl Outbox {
             },
         }
     }
+}
+
+/// Nothing more is queued and what was is dropped: the connection closes
+/// 1008 once it takes the close.
+fn slow_consumer(q: &mut Queue) {
+    q.items.clear();
+    q.bytes = 0;
+    q.close = Some((1008, "slow consumer".into()));
+    q.closing = true;
 }
 
 /// What an event counts against `maxBufferedBytes`: its frame's size.
@@ -194,7 +274,7 @@ mod tests {
         let mut n = 0;
         loop {
             match o.pop() {
-                Next::Event(_) => n += 1,
+                Next::Event(_) | Next::Reply(_) => n += 1,
                 Next::Close(code, reason) => return (n, Some((code, reason))),
                 Next::Empty => return (n, None),
             }
@@ -203,7 +283,7 @@ mod tests {
 
     #[test]
     fn outbox_drops_droppable_events_when_full() {
-        let o = Outbox::new(1000).unwrap();
+        let o = Outbox::new(1000, 500).unwrap();
         o.push(ev(800), Delivery::Droppable);
         o.push(ev(800), Delivery::Droppable);
         assert_eq!(drain(&o), (1, None));
@@ -211,7 +291,7 @@ mod tests {
 
     #[test]
     fn outbox_closes_slow_consumers_on_non_droppable_overflow() {
-        let o = Outbox::new(1000).unwrap();
+        let o = Outbox::new(1000, 500).unwrap();
         o.push(ev(800), Delivery::Droppable);
         o.push(ev(800), Delivery::Required);
         assert_eq!(drain(&o), (0, Some((1008, "slow consumer".to_string()))));
@@ -222,7 +302,7 @@ mod tests {
 
     #[test]
     fn popping_frees_the_budget_and_close_comes_last() {
-        let o = Outbox::new(1000).unwrap();
+        let o = Outbox::new(1000, 500).unwrap();
         o.push(ev(800), Delivery::Required);
         assert!(matches!(o.pop(), Next::Event(_)));
         o.push(ev(800), Delivery::Required);
@@ -232,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_waiting_droppable_event_is_replaced_by_the_next_of_its_name() {
-        let o = Outbox::new(10_000).unwrap();
+        let o = Outbox::new(10_000, 500).unwrap();
         let named = |name: &'static str, n: usize| QueuedEvent::new(name, "b".repeat(n), None);
         o.push(named("presence", 100), Delivery::Droppable);
         o.push(named("tick", 10), Delivery::Droppable);
@@ -244,5 +324,35 @@ mod tests {
             got.push((e.name, e.payload.len()));
         }
         assert_eq!(got, [("presence", 300), ("tick", 20), ("shutdown", 10)]);
+    }
+
+    fn reply(n: usize) -> Reply {
+        Reply {
+            req_id: "r".into(),
+            frame: "a".repeat(n),
+        }
+    }
+
+    #[test]
+    fn a_reply_fits_behind_a_full_queue_of_events_and_comes_in_order() {
+        let o = Outbox::new(1000, 500).unwrap();
+        o.push(ev(800), Delivery::Required);
+        assert!(o.push_reply(reply(400)));
+        // Events cannot use the replies' headroom.
+        o.push(ev(200), Delivery::Droppable);
+        assert!(matches!(o.pop(), Next::Event(_)));
+        assert!(matches!(o.pop(), Next::Reply(r) if r.frame.len() == 400));
+        assert!(matches!(o.pop(), Next::Empty));
+    }
+
+    #[test]
+    fn replies_left_unread_beyond_the_headroom_close_the_slow_consumer() {
+        let o = Outbox::new(1000, 500).unwrap();
+        o.push(ev(800), Delivery::Required);
+        assert!(o.push_reply(reply(400)));
+        assert!(!o.push_reply(reply(400)));
+        assert_eq!(drain(&o), (0, Some((1008, "slow consumer".to_string()))));
+        // A closing connection takes no more replies.
+        assert!(!o.push_reply(reply(1)));
     }
 }

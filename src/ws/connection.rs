@@ -1,6 +1,14 @@
 //! An authenticated connection after `hello-ok`: requests are read and
 //! answered, and events queued by other threads are written with this
 //! connection's own `seq`, until either side closes.
+//!
+//! A request answered later (`node.invoke`) leaves its deadline here: the
+//! poll sleeps no longer than the nearest one, and at it this thread asks
+//! the pending table for the request and, if the answer has not come
+//! first, answers the timeout itself. The keepalive lives here too: a
+//! ping every `ping_interval()`, and a peer that has not answered the
+//! last one by the next is closed, so a vanished node leaves the
+//! registry within two intervals.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,11 +16,58 @@ use std::time::{Duration, Instant};
 use tungstenite::Message;
 
 use super::transport::{finish, Conn};
-use super::{close, End, WRITE_STALL};
+use super::{close, ping_interval, End, WRITE_STALL};
 use crate::config::Limits;
-use crate::methods::{self, Caller, Ctx, Refusal};
+use crate::methods::{self, Answer, Caller, Ctx, Refusal};
 use crate::protocol::{self, ErrorShape, Inbound};
-use crate::state::{ConnId, Next, Outbox, PresenceKey, Shared};
+use crate::state::{ConnId, Next, Outbox, PresenceKey, Reply, Shared};
+
+/// A request of this connection answered later: when to give up on it,
+/// its key in the pending table and its id.
+struct Waiting {
+    deadline: Instant,
+    key: Arc<str>,
+    req_id: Box<str>,
+}
+
+/// The server's side of the keepalive: when the next ping is due and
+/// whether the last one is still unanswered.
+struct Keepalive {
+    every: Duration,
+    next: Instant,
+    awaiting: bool,
+}
+
+impl Keepalive {
+    fn new(every: Duration) -> Keepalive {
+        Keepalive {
+            every,
+            next: Instant::now() + every,
+            awaiting: false,
+        }
+    }
+
+    /// At the due time: closes a peer that did not answer the last ping,
+    /// else pings (when the socket can take it; a peer that does not read
+    /// is left to the write-stall limit).
+    fn tick(&mut self, conn: &mut Conn) -> Result<(), End> {
+        let now = Instant::now();
+        if now < self.next {
+            return Ok(());
+        }
+        if self.awaiting {
+            // The code clients use for their own tick timeout: a
+            // transient drop, after which they reconnect.
+            return Err(close(4000, "pong timeout"));
+        }
+        if !conn.want_write {
+            conn.ping()?;
+            self.awaiting = true;
+        }
+        self.next = now + self.every;
+        Ok(())
+    }
+}
 
 /// What this connection was promised at `connect`, from that moment's
 /// configuration.
@@ -96,6 +151,8 @@ impl Connection {
         let mut seq: u64 = 0;
         let mut denials: u32 = 0;
         let mut stalled: Option<Instant> = None;
+        let mut later: Vec<Waiting> = Vec::new();
+        let mut keepalive = Keepalive::new(ping_interval());
         loop {
             let step = (|| -> Result<(), End> {
                 // Requests are read only while replies can be written: a
@@ -104,7 +161,9 @@ impl Connection {
                 while !conn.want_write {
                     let Some(msg) = conn.read()? else { break };
                     match msg {
-                        Message::Text(t) => self.on_text(shared, conn, t.as_str(), &mut denials)?,
+                        Message::Text(t) => {
+                            self.on_text(shared, conn, t.as_str(), &mut denials, &mut later)?
+                        }
                         Message::Binary(_) => {
                             let e = ErrorShape::invalid(
                                 "invalid frame: binary frames are not supported",
@@ -112,12 +171,14 @@ impl Connection {
                             conn.send(protocol::res_err("invalid", &e))?;
                         }
                         Message::Close(_) => return Err(peer_closed(conn)),
+                        Message::Pong(_) => keepalive.awaiting = false,
                         _ => {}
                     }
                     if denials > self.bounds.max_denials {
                         return Err(close(1008, "too many unauthorized requests"));
                     }
                 }
+                self.expire(shared, &mut later);
                 if conn.want_write {
                     // Events wait in the bounded outbox. A close request
                     // (shutdown, slow consumer) cannot be written either,
@@ -126,8 +187,9 @@ impl Connection {
                         return Err(End::Gone);
                     }
                 } else {
-                    self.write_events(conn, &mut seq)?;
+                    self.write_events(conn, &mut seq, &mut later)?;
                 }
+                keepalive.tick(conn)?;
                 conn.flush()?;
                 let mut timeout = if conn.want_write {
                     let since = *stalled.get_or_insert_with(Instant::now);
@@ -148,6 +210,15 @@ impl Connection {
                     }
                     timeout = Some(timeout.map_or(left, |t| t.min(left)));
                 }
+                let now = Instant::now();
+                let due = later
+                    .iter()
+                    .map(|w| w.deadline)
+                    .fold(keepalive.next, Instant::min);
+                // Rounded up, so the poll does not wake a moment early
+                // and spin until the deadline.
+                let left = due.saturating_duration_since(now) + Duration::from_millis(1);
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
                 conn.wait(Some(self.outbox.wake_fd()), timeout)
             })();
             if let Err(end) = step {
@@ -159,12 +230,23 @@ impl Connection {
     /// Writes queued events until the outbox is empty or the socket would
     /// block; each event gets this connection's next `seq` as it is written,
     /// so dropped events leave no gaps.
-    fn write_events(&self, conn: &mut Conn, seq: &mut u64) -> Result<(), End> {
+    fn write_events(
+        &self,
+        conn: &mut Conn,
+        seq: &mut u64,
+        later: &mut Vec<Waiting>,
+    ) -> Result<(), End> {
         self.outbox.begin();
         while !conn.want_write {
             match self.outbox.pop() {
                 Next::Empty => break,
                 Next::Close(code, reason) => return Err(End::Close(code, reason)),
+                Next::Reply(r) => {
+                    if let Some(i) = later.iter().position(|w| w.req_id == r.req_id) {
+                        later.swap_remove(i);
+                    }
+                    conn.write(r.frame)?;
+                }
                 Next::Event(ev) => {
                     let n = if ev.directed {
                         None
@@ -180,12 +262,36 @@ impl Connection {
         Ok(())
     }
 
+    /// Answers the requests whose deadline passed, unless their answer
+    /// came first: the timeout goes through the outbox like any reply.
+    fn expire(&self, shared: &Shared, later: &mut Vec<Waiting>) {
+        if later.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < later.len() {
+            if later[i].deadline > now {
+                i += 1;
+                continue;
+            }
+            let w = later.swap_remove(i);
+            if let Some(frame) = shared.later_expired(&w.key, self.id, &w.req_id) {
+                self.outbox.push_reply(Reply {
+                    req_id: w.req_id,
+                    frame,
+                });
+            }
+        }
+    }
+
     fn on_text(
         &self,
         shared: &Arc<Shared>,
         conn: &mut Conn,
         text: &str,
         denials: &mut u32,
+        later: &mut Vec<Waiting>,
     ) -> Result<(), End> {
         let reply = match protocol::parse_frame(text) {
             Err(protocol::FrameError::NotJson(e)) => protocol::res_err(
@@ -227,13 +333,24 @@ impl Connection {
                                 shared,
                                 live: &live,
                                 caller: &self.caller,
+                                req_id: &id,
+                                max_payload: self.bounds.max_payload,
                                 params,
                             };
                             let started = Instant::now();
                             let result = m.call(&ctx);
                             let took = Millis(started.elapsed());
                             match result {
-                                Ok(payload) => {
+                                Ok(Answer::Later(l)) => {
+                                    log::debug!("{} {method}: answered later", self.id);
+                                    later.push(Waiting {
+                                        deadline: l.deadline,
+                                        key: l.key,
+                                        req_id: id.as_str().into(),
+                                    });
+                                    return Ok(());
+                                }
+                                Ok(Answer::Now(payload)) => {
                                     let reply = self.bounded(&id, protocol::res_ok(&id, &payload));
                                     log::debug!(
                                         "{} {method}: ok in {took} ms ({} bytes)",

@@ -17,8 +17,10 @@ use super::{close, End};
 use crate::auth::device::Challenge;
 use crate::auth::{self, Admission, Grant, Peer};
 use crate::methods::{self, Caller};
-use crate::protocol::{self, ConnectParams, ErrorShape, Inbound, Payload, VERSION};
-use crate::state::{Live, Member, Outbox, PresenceKey, Shared, UnauthSlot};
+use crate::protocol::{self, ConnectParams, ErrorShape, Inbound, Payload, Role, VERSION};
+use crate::state::{
+    now_ms, ConnId, Live, Member, NodeInfo, Outbox, PresenceKey, Shared, UnauthSlot,
+};
 use crate::sys;
 
 /// The challenge this connection was sent, which a device proof answers.
@@ -152,7 +154,8 @@ fn connect(
             }
         }
     };
-    let outbox = match Outbox::new(live.settings.limits.outbox_bytes()) {
+    let limits = &live.settings.limits;
+    let outbox = match Outbox::new(limits.outbox_bytes(), limits.max_payload) {
         Ok(o) => Arc::new(o),
         Err(e) => {
             log::error!("cannot create an eventfd: {e}");
@@ -187,6 +190,10 @@ fn connect(
         device,
     };
     shared.register(connection.id(), peer.ip, outbox, member);
+    if grant.role == Role::Node {
+        let surface = paired.as_ref().and_then(|d| d.surface.clone());
+        register_node(shared, connection.id(), &p, &peer, surface);
+    }
     if let Some(key) = connection.listed() {
         shared.presence_update(key, &presence_fields(&p, &peer, &grant));
     }
@@ -215,6 +222,50 @@ fn connect(
         return Err(end);
     }
     Ok(connection)
+}
+
+/// Lists a node (role `node`) in the registry that `node.invoke` routes
+/// by, with the surface its pairing allows. Its id is its device id (a
+/// node without one is refused before this).
+fn register_node(
+    shared: &Shared,
+    conn: ConnId,
+    p: &ConnectParams,
+    peer: &Peer,
+    surface: Option<pairing::Surface>,
+) {
+    let c = &p.client;
+    let node_id: Arc<str> = p
+        .device_id()
+        .or(c.instance_id.as_deref())
+        .unwrap_or(&c.id)
+        .into();
+    let info = NodeInfo {
+        node_id,
+        display_name: c.display_name.clone(),
+        platform: c.platform.clone(),
+        version: c.version.clone(),
+        client_id: c.id.clone(),
+        client_mode: c.mode.clone(),
+        device_family: c.device_family.clone(),
+        caps: p.caps.clone(),
+        commands: p.commands.clone(),
+        permissions: p.permissions.clone(),
+        path_env: p.path_env.clone(),
+        remote_ip: (!peer.ip.is_loopback()).then(|| peer.ip.to_string()),
+        connected_at_ms: now_ms(),
+    };
+    let id = info.node_id.clone();
+    shared.node_connected(conn, info);
+    // The stored approval is live at once; what it declared beyond that
+    // waits for `node.pair.approve`, which makes it live in turn.
+    let Some(s) = surface else { return };
+    if let Some(at) = s.approved_at_ms {
+        shared.node_surface_approved(&id, s.caps, s.commands, at);
+    }
+    if let Some(request) = &s.pending_request {
+        shared.node_surface_pending(&id, request);
+    }
 }
 
 fn refuse(conn: &mut Conn, id: &str, e: &ErrorShape, code: u16) -> End {

@@ -44,6 +44,18 @@ impl Conn<'_> {
         }
     }
 
+    /// Queues a ping (empty: the peer's pong only has to arrive).
+    pub(super) fn ping(&mut self) -> Result<(), End> {
+        match self.ws.write(Message::Ping(Default::default())) {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.want_write = true;
+                Ok(())
+            }
+            Err(_) => Err(End::Gone),
+        }
+    }
+
     pub(super) fn send(&mut self, text: String) -> Result<(), End> {
         self.write(text)?;
         self.flush()
