@@ -12,6 +12,7 @@ mod hygiene;
 mod limits;
 mod man;
 mod newcomer;
+mod nodes;
 mod notify;
 mod openclaw;
 mod openclaw_nodes;

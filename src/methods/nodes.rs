@@ -44,7 +44,7 @@ pub(super) fn node_describe(c: &Ctx) -> Result<Payload, ErrorShape> {
 #[serde(rename_all = "camelCase", expecting = "an object")]
 struct NodeEvent {
     event: String,
-    #[serde(default)]
+    #[serde(default, rename = "payloadJSON")]
     payload_json: Option<String>,
     #[serde(default)]
     payload: Option<Value>,

@@ -2,7 +2,9 @@
 //! operator that keeps every event it is sent (so a test can make calls
 //! and still find the events that arrived meanwhile), and a node that
 //! connects with role `node` the way `openclaw node run` does and answers
-//! `node.invoke.request` events.
+//! `node.invoke.request` events: at once, late, with `ok:false`, or not at
+//! all (the test reads the request and answers when and how it likes, or
+//! drops the socket).
 //!
 //! Every wait is bounded; nothing here can hang a test.
 
@@ -34,15 +36,28 @@ impl Operator {
 
     /// One request; events that arrive before its answer are kept.
     pub fn call(&mut self, method: &str, params: Option<Value>) -> Value {
+        let id = self.request(method, params);
+        self.response(&id)
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub fn request(&mut self, method: &str, params: Option<Value>) -> String {
         let id = format!("op-{}", rand_id());
         let mut req = json!({"type": "req", "id": id, "method": method});
         if let Some(p) = params {
             req["params"] = p;
         }
         self.ws.send(&req);
+        id
+    }
+
+    /// The response to request `id`; events that arrive first are kept
+    /// (other responses are not expected and fail the test).
+    pub fn response(&mut self, id: &str) -> Value {
         loop {
             let f = self.ws.recv();
-            if f["type"] == "res" && f["id"] == id.as_str() {
+            if f["type"] == "res" {
+                assert_eq!(f["id"], id, "a response to another request: {f}");
                 return f;
             }
             self.keep(f);
@@ -143,6 +158,31 @@ impl Node {
         self.ws.call(method, params)
     }
 
+    /// The next `node.invoke.request` event, whole; the test answers it
+    /// (or does not).
+    pub fn next_invoke(&mut self) -> Value {
+        self.ws.recv_event("node.invoke.request")
+    }
+
+    /// Answers the invoke `req` (as `next_invoke` returned it): a payload
+    /// sent as `payloadJSON`, or `ok:false` with the error `(code,
+    /// message)`. Returns the gateway's response.
+    pub fn answer(&mut self, req: &Value, outcome: Result<Value, (&str, &str)>) -> Value {
+        let p = &req["payload"];
+        let mut result = json!({"id": p["id"], "nodeId": p["nodeId"]});
+        match outcome {
+            Ok(payload) => {
+                result["ok"] = json!(true);
+                result["payloadJSON"] = json!(payload.to_string());
+            }
+            Err((code, message)) => {
+                result["ok"] = json!(false);
+                result["error"] = json!({"code": code, "message": message});
+            }
+        }
+        self.call("node.invoke.result", Some(result))
+    }
+
     /// Waits for the next `node.invoke.request` and answers it with what
     /// `answer(command, params)` returns: a payload, or an error message.
     /// Returns the request.
@@ -150,24 +190,16 @@ impl Node {
         &mut self,
         answer: impl Fn(&str, &Value) -> Result<Value, String>,
     ) -> Value {
-        let req = self.ws.recv_event("node.invoke.request");
+        let req = self.next_invoke();
         let p = &req["payload"];
         let params = p["paramsJSON"]
             .as_str()
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or(Value::Null);
-        let mut result = json!({"id": p["id"], "nodeId": p["nodeId"]});
-        match answer(p["command"].as_str().unwrap_or(""), &params) {
-            Ok(payload) => {
-                result["ok"] = json!(true);
-                result["payloadJSON"] = json!(payload.to_string());
-            }
-            Err(message) => {
-                result["ok"] = json!(false);
-                result["error"] = json!({"code": "UNAVAILABLE", "message": message});
-            }
-        }
-        let res = self.call("node.invoke.result", Some(result));
+        let res = match answer(p["command"].as_str().unwrap_or(""), &params) {
+            Ok(payload) => self.answer(&req, Ok(payload)),
+            Err(message) => self.answer(&req, Err(("UNAVAILABLE", &message))),
+        };
         assert_eq!(res["ok"], true, "node.invoke.result refused: {res}");
         req
     }
