@@ -1,7 +1,8 @@
 //! `cargo bench --bench gateway [-- OPTIONS]`: measures the release
 //! clawgate against its targets (size, a first and a repeated startup,
 //! memory per client, handshake rate, `health` latency and throughput,
-//! fan-out, whole-process `clawgate call`) and prints one table.
+//! fan-out, whole-process `clawgate call`, the `node.invoke` round trip
+//! and memory per idle node) and prints one table.
 //!
 //! It spawns the binary cargo built for the bench (release profile) with a
 //! temp HOME, state dir and a config that admits 4,096 connections, or,
@@ -20,6 +21,8 @@ mod attack;
 mod load;
 #[path = "gateway/memory.rs"]
 mod memory;
+#[path = "gateway/nodes.rs"]
+mod nodes;
 #[path = "gateway/opts.rs"]
 mod opts;
 #[path = "gateway/procs.rs"]
@@ -195,6 +198,7 @@ fn run(o: &Opts) -> Result<(), String> {
             );
         }
     }
+    nodes::rows(&mut t, &target, pid, external, 2000);
     if let Some(kb) = pid.and_then(|p| procs::status_field(p, "VmRSS")) {
         notes.push(format!("gateway RSS at the end: {}", kib(kb)));
     }

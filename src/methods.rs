@@ -42,6 +42,7 @@ pub struct Caller {
     /// are not listed but may still report a system event).
     pub presence_key: PresenceKey,
     /// The verified `device.id` (a node's id), when it sent a device block.
+    #[allow(dead_code)] // read by the device methods (pairing, tokens)
     pub device: Option<Arc<str>>,
 }
 

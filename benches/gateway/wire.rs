@@ -28,6 +28,20 @@ pub type Ws = WebSocket<TcpStream>;
 /// Returns the socket and `hello-ok`'s `server.version`.
 pub fn handshake(t: &Target, mode: &str, scopes: &[&str]) -> Result<(Ws, String), String> {
     static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let params = json!({
+        "minProtocol": 3, "maxProtocol": 4,
+        "client": {"id": "cli", "mode": mode, "version": "bench", "platform": "linux",
+                   "instanceId": format!("bench-{}-{n}", std::process::id())},
+        "role": "operator", "scopes": scopes, "caps": [],
+        "auth": {"token": t.token},
+    });
+    handshake_with(t, params)
+}
+
+/// Connects and completes the handshake with these `connect` params (a
+/// node's, say).
+pub fn handshake_with(t: &Target, params: Value) -> Result<(Ws, String), String> {
     let stream =
         TcpStream::connect_timeout(&t.addr, IO_TIMEOUT).map_err(|e| format!("tcp: {e}"))?;
     stream
@@ -50,17 +64,7 @@ pub fn handshake(t: &Target, mode: &str, scopes: &[&str]) -> Result<(Ws, String)
     {
         return Err("challenge without nonce".into());
     }
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let connect = json!({
-        "type": "req", "id": "c1", "method": "connect",
-        "params": {
-            "minProtocol": 3, "maxProtocol": 4,
-            "client": {"id": "cli", "mode": mode, "version": "bench", "platform": "linux",
-                       "instanceId": format!("bench-{}-{n}", std::process::id())},
-            "role": "operator", "scopes": scopes, "caps": [],
-            "auth": {"token": t.token},
-        },
-    });
+    let connect = json!({"type": "req", "id": "c1", "method": "connect", "params": params});
     ws.send(Message::text(connect.to_string()))
         .map_err(|e| format!("send connect: {e}"))?;
     loop {
@@ -188,6 +192,12 @@ impl RawConn {
             }
         }
         Err(format!("no response to {method} in 10,000 frames"))
+    }
+
+    /// The next text frame, as JSON.
+    pub fn next_json(&mut self) -> Result<Value, String> {
+        let r = self.next_text()?;
+        serde_json::from_slice(&self.buf[r]).map_err(|e| format!("bad json: {e}"))
     }
 
     /// The payload range (in `self.buf`) of the next text frame.

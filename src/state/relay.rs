@@ -99,7 +99,11 @@ fn frame(w: &Waiter, outcome: &Outcome) -> String {
     }
 }
 
-fn answer(targets: Vec<(Option<Arc<Outbox>>, Waiter)>, outcome: &Outcome) {
+/// Waiters to answer, each with its connection's outbox (none when it
+/// left).
+type Targets = Vec<(Option<Arc<Outbox>>, Waiter)>;
+
+fn answer(targets: Targets, outcome: &Outcome) {
     for (outbox, w) in targets {
         if let Some(o) = outbox {
             let frame = frame(&w, outcome);
@@ -132,7 +136,7 @@ impl Shared {
     }
 
     /// Answers the waiters of entries whose worker left.
-    fn fail(failed: Vec<(Work, Vec<(Option<Arc<Outbox>>, Waiter)>)>) {
+    fn fail(failed: Vec<(Work, Targets)>) {
         for (work, targets) in failed {
             let Work::Invoke { command, .. } = work;
             let e = ended("DISCONNECTED", format!("node disconnected ({command})"));
@@ -293,18 +297,14 @@ impl Shared {
 }
 
 impl super::State {
-    /// Each waiter with its connection's outbox (none when it left).
-    fn targets(&self, waiters: Vec<Waiter>) -> Vec<(Option<Arc<Outbox>>, Waiter)> {
+    fn targets(&self, waiters: Vec<Waiter>) -> Targets {
         waiters
             .into_iter()
             .map(|w| (self.clients.outboxes(Audience::Conn(w.conn)).pop(), w))
             .collect()
     }
 
-    fn waiter_outboxes(
-        &self,
-        entries: Vec<Entry>,
-    ) -> Vec<(Work, Vec<(Option<Arc<Outbox>>, Waiter)>)> {
+    fn waiter_outboxes(&self, entries: Vec<Entry>) -> Vec<(Work, Targets)> {
         entries
             .into_iter()
             .map(|e| (e.work, self.targets(e.waiters)))
