@@ -42,7 +42,6 @@ pub struct Caller {
     /// are not listed but may still report a system event).
     pub presence_key: PresenceKey,
     /// The verified `device.id` (a node's id), when it sent a device block.
-    #[allow(dead_code)] // read by the device methods (pairing, tokens)
     pub device: Option<Arc<str>>,
 }
 
@@ -174,56 +173,6 @@ pub static METHODS: &[Method] = &[
         handler: |c| now(models::models_list(c)),
     },
     Method {
-        name: "node.list",
-        scope: Some(SCOPE_READ),
-        roles: Roles::Operator,
-        handler: |c| now(nodes::node_list(c)),
-    },
-    Method {
-        name: "node.describe",
-        scope: Some(SCOPE_READ),
-        roles: Roles::Operator,
-        handler: |c| now(nodes::node_describe(c)),
-    },
-    Method {
-        name: "node.invoke",
-        // `system.run*` and `system.which` also need admin: the handler
-        // checks that, as one scope here cannot say it.
-        scope: Some(SCOPE_WRITE),
-        roles: Roles::Operator,
-        handler: node_invoke::node_invoke,
-    },
-    Method {
-        name: "node.invoke.result",
-        scope: None,
-        roles: Roles::Node,
-        handler: |c| now(node_invoke::node_invoke_result(c)),
-    },
-    Method {
-        name: "node.event",
-        scope: None,
-        roles: Roles::Node,
-        handler: |c| now(nodes::node_event(c)),
-    },
-    Method {
-        name: "node.runnerInventory.update",
-        scope: None,
-        roles: Roles::Node,
-        handler: |c| now(nodes::runner_inventory_update(c)),
-    },
-    Method {
-        name: "node.skills.update",
-        scope: None,
-        roles: Roles::Node,
-        handler: |c| now(nodes::skills_update(c)),
-    },
-    Method {
-        name: "node.pluginTools.update",
-        scope: None,
-        roles: Roles::Node,
-        handler: |c| now(nodes::plugin_tools_update(c)),
-    },
-    Method {
         name: "gateway.identity.get",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
@@ -288,6 +237,56 @@ pub static METHODS: &[Method] = &[
         scope: Some(SCOPE_PAIRING),
         roles: Roles::Operator,
         handler: |c| now(node_pairing::remove(c)),
+    },
+    Method {
+        name: "node.list",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(nodes::node_list(c)),
+    },
+    Method {
+        name: "node.describe",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(nodes::node_describe(c)),
+    },
+    Method {
+        name: "node.invoke",
+        // `system.run*` and `system.which` also need admin: the handler
+        // checks that, as one scope here cannot say it.
+        scope: Some(SCOPE_WRITE),
+        roles: Roles::Operator,
+        handler: node_invoke::node_invoke,
+    },
+    Method {
+        name: "node.invoke.result",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(node_invoke::node_invoke_result(c)),
+    },
+    Method {
+        name: "node.event",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(nodes::node_event(c)),
+    },
+    Method {
+        name: "node.runnerInventory.update",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(nodes::runner_inventory_update(c)),
+    },
+    Method {
+        name: "node.skills.update",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(nodes::skills_update(c)),
+    },
+    Method {
+        name: "node.pluginTools.update",
+        scope: None,
+        roles: Roles::Node,
+        handler: |c| now(nodes::plugin_tools_update(c)),
     },
 ];
 

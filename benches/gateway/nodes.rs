@@ -1,12 +1,16 @@
 //! Rows 12 and 13: the `node.invoke` relay's round trip (operator →
 //! clawgate → a Rust fake node on a thread of its own → operator), and
 //! what an idle connected node costs. Nodes connect as `openclaw node run`
-//! does, without a device block (the gateway under test admits that for
-//! now; a gateway that needs one, like the reference, is not measured).
+//! does, with an Ed25519 device key of their own (paired silently on
+//! loopback); the invoked node's surface is approved first, as `openclaw
+//! nodes approve` does.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::load;
 use crate::procs;
@@ -16,11 +20,105 @@ use crate::wire::{self, RawConn, Target};
 const RTT_TARGET: &str = "p50 ≤ 100 µs";
 const RSS_TARGET: &str = "≤ 24 KiB/node";
 
-fn node_params(t: &Target, id: &str) -> Value {
+/// A node's device identity: its key and the id derived from it.
+struct Device {
+    key: SigningKey,
+    id: String,
+    public_key: String,
+}
+
+fn b64url(b: &[u8]) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(b)
+}
+
+impl Device {
+    fn new() -> Device {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let seed: [u8; 32] =
+            Sha256::digest(format!("clawgate-bench-{}-{n}", std::process::id())).into();
+        let key = SigningKey::from_bytes(&seed);
+        let raw = key.verifying_key().to_bytes();
+        let id = Sha256::digest(raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Device {
+            key,
+            id,
+            public_key: b64url(&raw),
+        }
+    }
+
+    /// The `device` block for `params` answering `challenge`, signed over
+    /// the v3 payload as the stock clients sign it.
+    fn block(&self, params: &Value, challenge: &Value) -> Option<Value> {
+        let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let c = &params["client"];
+        let ts = challenge["ts"].as_u64()?;
+        let nonce = s(&challenge["nonce"]);
+        let text = [
+            "v3".to_string(),
+            self.id.clone(),
+            s(&c["id"]),
+            s(&c["mode"]),
+            s(&params["role"]),
+            String::new(),
+            ts.to_string(),
+            s(&params["auth"]["token"]),
+            nonce.clone(),
+            s(&c["platform"]).to_ascii_lowercase(),
+            s(&c["deviceFamily"]).to_ascii_lowercase(),
+        ]
+        .join("|");
+        Some(
+            json!({"id": self.id, "publicKey": self.public_key, "signedAt": ts, "nonce": nonce,
+                    "signature": b64url(&self.key.sign(text.as_bytes()).to_bytes())}),
+        )
+    }
+}
+
+/// Connects a node with a fresh device identity; returns it and its id.
+fn connect_node(t: &Target, name: &str) -> Result<(wire::Ws, String), String> {
+    let d = Device::new();
+    let (ws, _) = wire::handshake_with(t, node_params(t, name), |p, ch| d.block(p, ch))?;
+    Ok((ws, d.id))
+}
+
+/// One request on `c` and its response's payload.
+fn rpc(c: &mut RawConn, method: &str, params: &Value) -> Result<Value, String> {
+    let id = c.send_req(method, Some(&params.to_string()))?;
+    for _ in 0..10_000 {
+        let f = c.next_json()?;
+        if f["type"] == "res" && f["id"] == id.as_str() {
+            return match f["ok"] == true {
+                true => Ok(f["payload"].clone()),
+                false => Err(format!("{method} failed: {}", f["error"])),
+            };
+        }
+    }
+    Err(format!("no response to {method}"))
+}
+
+/// Approves the surface node `id` declared, as `openclaw nodes approve`.
+fn approve(t: &Target, id: &str) -> Result<(), String> {
+    let (ws, _) = wire::handshake(t, "cli", &["operator.admin"])?;
+    let mut c = RawConn::new(ws);
+    let list = rpc(&mut c, "node.pair.list", &json!({}))?;
+    let request = list["pending"]
+        .as_array()
+        .and_then(|p| p.iter().find(|r| r["nodeId"] == id))
+        .map(|r| r["requestId"].clone())
+        .ok_or_else(|| format!("no surface request for node {id}"))?;
+    rpc(&mut c, "node.pair.approve", &json!({"requestId": request}))?;
+    Ok(())
+}
+
+fn node_params(t: &Target, name: &str) -> Value {
     json!({
         "minProtocol": 3, "maxProtocol": 4,
         "client": {"id": "node-host", "mode": "node", "version": "bench", "platform": "linux",
-                   "displayName": id, "instanceId": id},
+                   "deviceFamily": "Linux", "displayName": name, "instanceId": name},
         "role": "node", "scopes": [], "caps": ["system"], "commands": ["echo"],
         "permissions": {}, "pathEnv": "/usr/bin:/bin",
         "auth": {"token": t.token},
@@ -29,10 +127,12 @@ fn node_params(t: &Target, id: &str) -> Value {
 
 /// A fake node on its own thread: answers each `node.invoke.request` at
 /// once with its params, until `calls` are answered or the socket ends.
-fn serve(t: &Target, id: &str, calls: usize) -> Result<std::thread::JoinHandle<()>, String> {
-    let (ws, _) = wire::handshake_with(t, node_params(t, id))?;
+/// Returns the thread and the node's id.
+fn serve(t: &Target, calls: usize) -> Result<(std::thread::JoinHandle<()>, String), String> {
+    let (ws, id) = connect_node(t, "bench-node")?;
+    approve(t, &id)?;
     let mut c = RawConn::new(ws);
-    Ok(std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let mut answered = 0;
         while answered < calls {
             let Ok(f) = c.next_json() else { return };
@@ -49,13 +149,13 @@ fn serve(t: &Target, id: &str, calls: usize) -> Result<std::thread::JoinHandle<(
             }
             answered += 1;
         }
-    }))
+    });
+    Ok((thread, id))
 }
 
 /// Invoke round trips, in µs, sorted.
 fn invoke_rtt(t: &Target, warmup: usize, n: usize) -> Result<Vec<f64>, String> {
-    let id = format!("bench-node-{}", std::process::id());
-    let node = serve(t, &id, warmup + n)?;
+    let (node, id) = serve(t, warmup + n)?;
     let (ws, _) = wire::handshake(t, "cli", &["operator.write"])?;
     let mut op = RawConn::new(ws);
     let mut v = Vec::with_capacity(n);
@@ -82,9 +182,8 @@ pub fn rows(t: &mut Table, target: &Target, pid: Option<u32>, external: bool, ca
     let what_b = "node.invoke round trip: p99";
     let what_rss = "RSS with 100 idle connected nodes";
     if external {
-        let why = "n/a (external gateway: nodes need a device identity)";
-        t.na("12a", &what, RTT_TARGET, why);
-        t.na("13", what_rss, RSS_TARGET, why);
+        t.na("12a", &what, RTT_TARGET, crate::EXT);
+        t.na("13", what_rss, RSS_TARGET, crate::EXT);
         return;
     }
     match invoke_rtt(target, 200, calls) {
@@ -110,8 +209,7 @@ pub fn rows(t: &mut Table, target: &Target, pid: Option<u32>, external: bool, ca
     let before = rss(p);
     let mut nodes = Vec::with_capacity(100);
     for i in 0..100 {
-        let id = format!("bench-idle-{}-{i}", std::process::id());
-        match wire::handshake_with(target, node_params(target, &id)) {
+        match connect_node(target, &format!("bench-idle-{i}")) {
             Ok((ws, _)) => nodes.push(ws),
             Err(e) => {
                 t.add(

@@ -36,12 +36,17 @@ pub fn handshake(t: &Target, mode: &str, scopes: &[&str]) -> Result<(Ws, String)
         "role": "operator", "scopes": scopes, "caps": [],
         "auth": {"token": t.token},
     });
-    handshake_with(t, params)
+    handshake_with(t, params, |_, _| None)
 }
 
 /// Connects and completes the handshake with these `connect` params (a
-/// node's, say).
-pub fn handshake_with(t: &Target, params: Value) -> Result<(Ws, String), String> {
+/// node's, say); `device` may add a `device` block signed over the
+/// params and the challenge's payload.
+pub fn handshake_with(
+    t: &Target,
+    mut params: Value,
+    device: impl FnOnce(&Value, &Value) -> Option<Value>,
+) -> Result<(Ws, String), String> {
     let stream =
         TcpStream::connect_timeout(&t.addr, IO_TIMEOUT).map_err(|e| format!("tcp: {e}"))?;
     stream
@@ -63,6 +68,9 @@ pub fn handshake_with(t: &Target, params: Value) -> Result<(Ws, String), String>
         .is_none_or(str::is_empty)
     {
         return Err("challenge without nonce".into());
+    }
+    if let Some(block) = device(&params, &challenge["payload"]) {
+        params["device"] = block;
     }
     let connect = json!({"type": "req", "id": "c1", "method": "connect", "params": params});
     ws.send(Message::text(connect.to_string()))

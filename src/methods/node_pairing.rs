@@ -244,6 +244,8 @@ pub(super) fn reject(c: &Ctx) -> Result<Payload, ErrorShape> {
         );
         ErrorShape::unavailable("gateway cannot store the node rejection")
     })??;
+    // The node keeps what was approved before; nothing waits any more.
+    c.shared.node_surface_pending(&node_id, None);
     let resolved = json!({"requestId": p.request_id, "nodeId": node_id,
                           "decision": "rejected", "ts": now});
     notify(c.shared, "node.pair.resolved", &resolved);

@@ -48,7 +48,6 @@ pub enum Audience<'a> {
     /// One connection.
     Conn(ConnId),
     /// Every connection of this device, in this role when one is given.
-    #[allow(dead_code)] // closes a removed or revoked device (pairing)
     Device(&'a str, Option<Role>),
 }
 

@@ -203,12 +203,12 @@ impl Nodes {
         true
     }
 
-    /// Marks a surface request waiting for an operator.
-    pub fn pending(&mut self, id: &str, request_id: &str) -> bool {
+    /// Marks a surface request waiting for an operator, or none.
+    pub fn pending(&mut self, id: &str, request_id: Option<&str>) -> bool {
         let Some(n) = self.by_id.get_mut(id) else {
             return false;
         };
-        n.pending_request = Some(request_id.to_string());
+        n.pending_request = request_id.map(str::to_string);
         true
     }
 
@@ -334,13 +334,15 @@ mod tests {
     fn a_pending_surface_request_shows_in_the_entry() {
         let mut n = Nodes::default();
         n.connected(ConnId::new(1), info("a", &["x"]));
-        assert!(n.pending("a", "req-1"));
+        assert!(n.pending("a", Some("req-1")));
         let e = n.entry("a").unwrap();
         assert_eq!(e["approvalState"], "pending-approval");
         assert_eq!(e["pendingRequestId"], "req-1");
         assert_eq!(e["pendingDeclaredCommands"], json!(["x"]));
         assert_eq!(e["commands"], json!([]));
-        assert!(!n.pending("b", "req-2"));
+        assert!(!n.pending("b", Some("req-2")));
+        assert!(n.pending("a", None));
+        assert_eq!(n.entry("a").unwrap()["approvalState"], "pending-approval");
     }
 
     #[test]

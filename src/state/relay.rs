@@ -159,8 +159,9 @@ impl Shared {
             .approve(node_id, caps, commands, approved_at_ms)
     }
 
-    /// Marks a surface request of node `node_id` as waiting for approval.
-    pub fn node_surface_pending(&self, node_id: &str, request_id: &str) -> bool {
+    /// Marks a surface request of node `node_id` as waiting for approval,
+    /// or (`None`) that none waits any more (it was rejected).
+    pub fn node_surface_pending(&self, node_id: &str, request_id: Option<&str>) -> bool {
         self.state().nodes.pending(node_id, request_id)
     }
 

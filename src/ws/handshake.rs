@@ -264,7 +264,7 @@ fn register_node(
         shared.node_surface_approved(&id, s.caps, s.commands, at);
     }
     if let Some(request) = &s.pending_request {
-        shared.node_surface_pending(&id, request);
+        shared.node_surface_pending(&id, Some(request));
     }
 }
 
