@@ -64,7 +64,7 @@ use pending::Pending;
 pub use pending::{Full, Waiter, Work};
 use presence::Presence;
 pub use presence::{PresenceKey, FIELDS as PRESENCE_FIELDS};
-pub use relay::{node_error, Invoke, Invoked, Later};
+pub use relay::{node_error, Invoke, Invoked, Later, IDEM_BOUNDS};
 pub use slots::{addr_key, NoSlot, UnauthSlot};
 use slots::{Claim, Slots};
 
@@ -88,25 +88,6 @@ struct State {
     pending: Pending,
     idem: IdemCache,
 }
-
-/// What may wait for a later answer at once. Each waiter is a few hundred
-/// bytes and at most one reply in its connection's outbox, which that
-/// outbox bounds; the caps keep a flood of invokes a refusal, not a queue.
-const PENDING_CAPS: pending::Caps = pending::Caps {
-    total: 1024,
-    per_worker: 64,
-    per_conn: 64,
-    per_entry: 16,
-};
-
-/// The idempotent answers kept: as many as the reference (1000), in at
-/// most 1 MiB (a router's share), none over 256 KiB.
-pub const IDEM_BOUNDS: idem::Bounds = idem::Bounds {
-    ttl: relay::IDEM_TTL,
-    max_entries: 1000,
-    max_bytes: 1024 * 1024,
-    max_entry: 256 * 1024,
-};
 
 /// What a configuration reload may change: swapped whole, so a connection
 /// or request that took a snapshot sees one consistent configuration.
@@ -207,8 +188,8 @@ impl Shared {
                 limiter,
                 slots: Slots::default(),
                 nodes: Nodes::default(),
-                pending: Pending::new(PENDING_CAPS),
-                idem: IdemCache::new(IDEM_BOUNDS),
+                pending: Pending::new(relay::PENDING_CAPS),
+                idem: IdemCache::new(relay::IDEM_BOUNDS),
             }),
             ordered: Mutex::new(()),
             ticker: OnceLock::new(),

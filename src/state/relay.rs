@@ -13,15 +13,34 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::idem::Outcome;
+use super::idem::{Bounds, Outcome};
 use super::nodes::{NodeInfo, NotAllowed, Route};
-use super::pending::{Entry, Full, Waiter, Work};
+use super::pending::{Caps, Entry, Full, Waiter, Work};
 use super::{Audience, ConnId, Delivery, Outbox, QueuedEvent, Reply, Shared};
 use crate::protocol::{self, ErrorShape, SCOPE_READ};
 
 /// How long an idempotent answer is replayed, as the reference keeps its
 /// own (PROTOCOL.md §5).
 pub const IDEM_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// What may wait for a later answer at once. Each waiter is a few hundred
+/// bytes and at most one reply in its connection's outbox, which that
+/// outbox bounds; the caps keep a flood of invokes a refusal, not a queue.
+pub(super) const PENDING_CAPS: Caps = Caps {
+    total: 1024,
+    per_worker: 64,
+    per_conn: 64,
+    per_entry: 16,
+};
+
+/// The idempotent answers kept: as many as the reference (1000), in at
+/// most 1 MiB (a router's share), none over 256 KiB.
+pub const IDEM_BOUNDS: Bounds = Bounds {
+    ttl: IDEM_TTL,
+    max_entries: 1000,
+    max_bytes: 1024 * 1024,
+    max_entry: 256 * 1024,
+};
 
 /// A request registered to be answered later: the connection answers a
 /// timeout itself at `deadline` unless the answer came first.
