@@ -252,7 +252,7 @@ pub static METHODS: &[Method] = &[
     },
     Method {
         name: "node.invoke",
-        // `system.run*` and `system.which` also need admin: the handler
+        // `system.run*` and a few others also need admin: the handler
         // checks that, as one scope here cannot say it.
         scope: Some(SCOPE_WRITE),
         roles: Roles::Operator,

@@ -164,7 +164,7 @@ fn an_unanswered_invoke_times_out_and_its_late_result_is_ignored() {
 fn commands_outside_the_surface_are_refused_at_once() {
     let gw = Gateway::start();
     let mut op = admin(&gw);
-    let node = approved_node(&gw, &mut op, "pi", &["echo", "system.which"]);
+    let node = approved_node(&gw, &mut op, "pi", &["echo", "system.run"]);
     let res = op.call(
         "node.invoke",
         invoke(node.id(), "camera.snap", json!({}), "k"),
@@ -188,7 +188,7 @@ fn commands_outside_the_surface_are_refused_at_once() {
     let mut writer = Operator::connect(&gw, "cli", &["operator.write"]);
     let res = writer.call(
         "node.invoke",
-        invoke(node.id(), "system.which", json!({}), "k"),
+        invoke(node.id(), "system.run", json!({}), "k"),
     );
     let e = error(&res);
     assert_eq!(e["code"], "FORBIDDEN");

@@ -20,8 +20,20 @@ const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// flight within minutes. A client asking for more waits this long.
 const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 
-/// Commands only an admin may invoke (they run programs on the node).
-const ADMIN_COMMANDS: &[&str] = &["system.run", "system.run.prepare", "system.which"];
+/// Commands only an admin may invoke: the reference's own list (a
+/// browser driven through the node, its file tree, uploads to its
+/// terminal), and `system.run*`, which runs programs and which clawgate
+/// keeps admin-only (PROTOCOL-NODES §0) as it does not copy the
+/// reference's exec approvals. `system.which` only finds programs: the
+/// stock `openclaw nodes invoke` asks for it with `operator.write`.
+const ADMIN_COMMANDS: &[&str] = &[
+    "browser.proxy",
+    "browser.proxy.upload.v1",
+    "fs.listDir",
+    "terminal.upload",
+    "system.run",
+    "system.run.prepare",
+];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an object")]
