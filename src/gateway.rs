@@ -40,6 +40,7 @@ use ticker::{tick_loop, watchdog_loop};
 pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> {
     #[cfg(target_env = "gnu")]
     disable_thread_cache();
+    sys::limit_malloc_arenas();
     // Before any thread exists, so every thread inherits the mask and only
     // the signal thread ever sees these signals.
     sys::block_signals(&HANDLED_SIGNALS).map_err(|e| Error::io("blocking signals", e))?;

@@ -19,7 +19,7 @@ use std::mem::{offset_of, size_of, MaybeUninit};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
-pub use limits::{mem_total, raise_nofile};
+pub use limits::{limit_malloc_arenas, mem_total, raise_nofile};
 pub use net::{hostname, lan_ipv4, set_tcp_keepalive, tailnet_ipv4};
 pub use random::{random_bytes, random_hex, uuid_v4};
 

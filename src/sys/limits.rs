@@ -29,6 +29,24 @@ pub fn raise_nofile() -> io::Result<u64> {
     Ok(u64::from(r.rlim_cur))
 }
 
+/// Caps glibc's malloc arenas at two. glibc gives threads arenas of their
+/// own (up to eight per core); with a thread per connection, what one
+/// connection frees (a pairing write, a large reply) stays in its arena,
+/// unusable by the others: with 100 nodes paired that was 90 KiB per node
+/// against 14 with two arenas, at no cost in throughput measured on two
+/// cores. Called before any thread exists. musl has one heap anyway.
+#[cfg(target_env = "gnu")]
+pub fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets a malloc parameter; M_ARENA_MAX with a
+    // positive value is a documented use, and no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(target_env = "gnu"))]
+pub fn limit_malloc_arenas() {}
+
 /// The host's memory (`MemTotal` of /proc/meminfo), in bytes.
 pub fn mem_total() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;

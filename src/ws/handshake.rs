@@ -17,7 +17,9 @@ use super::{close, End};
 use crate::auth::device::Challenge;
 use crate::auth::{self, Admission, Grant, Peer};
 use crate::methods::{self, Caller};
-use crate::protocol::{self, ConnectParams, ErrorShape, Inbound, Payload, Role, VERSION};
+use crate::protocol::{
+    self, ConnectParams, DeviceBlock, ErrorShape, Inbound, Payload, Role, VERSION,
+};
 use crate::state::{
     now_ms, ConnId, Live, Member, NodeInfo, Outbox, PresenceKey, Shared, UnauthSlot,
 };
@@ -128,31 +130,9 @@ fn connect(
     };
     let paired = match &p.device {
         None => None,
-        Some(block) => {
-            let challenge = Challenge {
-                nonce: sent.nonce,
-                ts_ms: sent.ts_ms,
-                elapsed_ms: sent.at.elapsed().as_millis() as u64,
-            };
-            match pairing::settle(shared, &p, block, &peer, &grant, challenge) {
-                Ok(paired) => Some(paired),
-                Err(r) => {
-                    if r.counts {
-                        std::thread::sleep(shared.auth_failure(peer.ip, exempt, now));
-                    }
-                    log::info!(
-                        "refused device connect from {}: {} (client {})",
-                        peer.addr,
-                        r.error.message,
-                        p.client.id
-                    );
-                    return Err(match conn.send(protocol::res_err(&id, &r.error)) {
-                        Ok(()) => close(1008, r.reason),
-                        Err(end) => end,
-                    });
-                }
-            }
-        }
+        Some(block) => Some(device_step(
+            shared, conn, &id, &p, block, &peer, &grant, sent,
+        )?),
     };
     let limits = &live.settings.limits;
     let outbox = match Outbox::new(limits.outbox_bytes(), limits.max_payload) {
@@ -224,9 +204,51 @@ fn connect(
     Ok(connection)
 }
 
+/// The device proof and pairing for a connect that carries a device
+/// block: the device admitted, or the refusal sent and the close to make.
+/// Out of line, like `pairing::settle`, to keep the common handshake's
+/// stack frame small.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn device_step(
+    shared: &Shared,
+    conn: &mut Conn,
+    id: &str,
+    p: &ConnectParams,
+    block: &DeviceBlock,
+    peer: &Peer,
+    grant: &Grant,
+    sent: Sent,
+) -> Result<pairing::Paired, End> {
+    let challenge = Challenge {
+        nonce: sent.nonce,
+        ts_ms: sent.ts_ms,
+        elapsed_ms: sent.at.elapsed().as_millis() as u64,
+    };
+    let r = match pairing::settle(shared, p, block, peer, grant, challenge) {
+        Ok(paired) => return Ok(paired),
+        Err(r) => r,
+    };
+    if r.counts {
+        let exempt = peer.direct_local();
+        std::thread::sleep(shared.auth_failure(peer.ip, exempt, Instant::now()));
+    }
+    log::info!(
+        "refused device connect from {}: {} (client {})",
+        peer.addr,
+        r.error.message,
+        p.client.id
+    );
+    Err(match conn.send(protocol::res_err(id, &r.error)) {
+        Ok(()) => close(1008, r.reason),
+        Err(end) => end,
+    })
+}
+
 /// Lists a node (role `node`) in the registry that `node.invoke` routes
 /// by, with the surface its pairing allows. Its id is its device id (a
 /// node without one is refused before this).
+#[inline(never)]
 fn register_node(
     shared: &Shared,
     conn: ConnId,
@@ -275,6 +297,8 @@ fn refuse(conn: &mut Conn, id: &str, e: &ErrorShape, code: u16) -> End {
     }
 }
 
+// Out of line, like `hello_ok`: see `pairing::settle`.
+#[inline(never)]
 fn presence_fields(p: &ConnectParams, peer: &Peer, grant: &Grant) -> Map<String, Value> {
     let c = &p.client;
     let mut m = Map::new();
@@ -306,6 +330,7 @@ fn presence_fields(p: &ConnectParams, peer: &Peer, grant: &Grant) -> Map<String,
 
 /// `hello-ok` as JSON text. The presence list is spliced in as the text
 /// the table keeps (bounded in bytes), not rebuilt as a JSON tree.
+#[inline(never)]
 fn hello_ok(
     shared: &Shared,
     live: &Live,

@@ -56,6 +56,10 @@ impl Refused {
     }
 }
 
+/// Kept out of line: inlined, its locals would enlarge the handshake's
+/// stack frame for every client, device or not, and a thread's stack pages
+/// stay resident once touched (8 KiB per idle client, measured).
+#[inline(never)]
 pub(super) fn settle(
     shared: &Shared,
     p: &ConnectParams,
