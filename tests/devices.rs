@@ -465,11 +465,29 @@ fn a_node_surface_waits_for_approval_and_the_node_hears_of_it_directly() {
 
     // The same node coming back with the same surface asks for nothing.
     let id = node.identity;
+    let id_text = id.id.clone();
     drop(node.ws);
     let again = Node::connect_as(&gw, id, "kitchen-pi", &["system.which", "camera.snap"]);
     let listed = pairer.call("node.pair.list", None);
     assert_eq!(listed["payload"]["pending"], json!([]), "{listed}");
     drop(again);
+    // Offline, it is still listed as paired, with what it was approved for.
+    let end = std::time::Instant::now() + WAIT;
+    let entry = loop {
+        let list = pairer.call("node.list", None);
+        let nodes = list["payload"]["nodes"].as_array().unwrap().clone();
+        let n = nodes.into_iter().find(|n| n["nodeId"] == id_text.as_str());
+        if let Some(n) = n.filter(|n| n["connected"] == false) {
+            break n;
+        }
+        assert!(std::time::Instant::now() < end, "{list}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(entry["paired"], true);
+    assert_eq!(entry["approvalState"], "approved");
+    assert_eq!(entry["commands"], json!(["system.which", "camera.snap"]));
+    let described = pairer.call("node.describe", Some(json!({"nodeId": id_text})));
+    assert_eq!(described["payload"]["connected"], false, "{described}");
 
     let removed = pairer.call("node.pair.remove", Some(json!({"nodeId": request_id})));
     assert_eq!(error_of(&removed)["message"], "unknown nodeId");

@@ -158,7 +158,6 @@ fn only_pending_request(gw: &Gateway) -> String {
 }
 
 #[test]
-#[ignore = "needs device methods"]
 fn a_node_is_approved_by_request_prefix_then_invoked_by_name() {
     let gw = Gateway::start();
     let node = Node::connect(&gw, "capnode", &["system.which"]);
@@ -245,7 +244,6 @@ fn a_node_is_approved_by_request_prefix_then_invoked_by_name() {
 }
 
 #[test]
-#[ignore = "needs device methods"]
 fn invoking_an_unknown_node_names_the_known_ones() {
     let gw = Gateway::start();
     let _node = Node::connect(&gw, "capnode", &["system.which"]);

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::Ctx;
 use crate::protocol::{self, non_empty, ErrorShape, Invalid, Params, Payload};
 use crate::state::now_ms;
+use crate::store::devices::PairedDevice;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an object")]
@@ -23,14 +24,66 @@ impl Params for NodeId {
 }
 
 pub(super) fn node_list(c: &Ctx) -> Result<Payload, ErrorShape> {
-    // Connected nodes only for now: paired nodes that are offline come
-    // from the pairing store, listed after these.
-    Ok(json!({"ts": now_ms(), "nodes": c.shared.nodes_snapshot()}).into())
+    // Connected nodes first, then the paired ones that are offline, from
+    // the pairing store (read after the state lock is released).
+    let mut nodes = c.shared.nodes_snapshot();
+    let online: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| n["nodeId"].as_str().map(String::from))
+        .collect();
+    let offline = c.shared.devices().read(|d| {
+        d.paired
+            .iter()
+            .filter(|(id, r)| r.roles.iter().any(|x| x == "node") && !online.contains(id))
+            .map(|(id, r)| offline_entry(id, r))
+            .collect::<Vec<_>>()
+    });
+    nodes.extend(offline);
+    Ok(json!({"ts": now_ms(), "nodes": nodes}).into())
+}
+
+/// A paired node that is not connected, as `node.list` shows it: what it
+/// was approved for and when it was last seen.
+fn offline_entry(id: &str, r: &PairedDevice) -> Value {
+    let surface = r.node_surface.as_ref();
+    let mut v = json!({
+        "nodeId": id,
+        "displayName": surface.and_then(|s| s.display_name.as_ref()).or(r.display_name.as_ref()),
+        "platform": r.platform,
+        "version": surface.and_then(|s| s.version.as_ref()),
+        "clientId": r.client_id,
+        "clientMode": r.client_mode,
+        "deviceFamily": r.device_family,
+        "caps": surface.map(|s| s.caps.clone()).unwrap_or_default(),
+        "commands": surface.map(|s| s.commands.clone()).unwrap_or_default(),
+        "sessionHost": false,
+        "nodePluginTools": [],
+        "paired": true,
+        "connected": false,
+        "lastSeenAtMs": r.last_seen_at_ms,
+        "approvalState": if surface.is_some() { "approved" } else { "pending-approval" },
+    });
+    if let Some(s) = surface {
+        v["approvedAtMs"] = json!(s.approved_at_ms);
+    }
+    if let Some(p) = &r.pending_node_surface {
+        v["pendingRequestId"] = json!(p.request_id);
+    }
+    v
 }
 
 pub(super) fn node_describe(c: &Ctx) -> Result<Payload, ErrorShape> {
     let p: NodeId = protocol::parse("node.describe", c.params)?;
-    let Some(Value::Object(entry)) = c.shared.node_entry(p.node_id.trim()) else {
+    let id = p.node_id.trim();
+    let entry = c.shared.node_entry(id).or_else(|| {
+        c.shared.devices().read(|d| {
+            d.paired
+                .get(id)
+                .filter(|r| r.roles.iter().any(|x| x == "node"))
+                .map(|r| offline_entry(id, r))
+        })
+    });
+    let Some(Value::Object(entry)) = entry else {
         return Err(ErrorShape::invalid("unknown nodeId"));
     };
     let mut out = serde_json::Map::with_capacity(entry.len() + 1);
