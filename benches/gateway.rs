@@ -29,6 +29,8 @@ mod opts;
 mod procs;
 #[path = "gateway/report.rs"]
 mod report;
+#[path = "gateway/storm.rs"]
+mod storm;
 #[path = "gateway/wire.rs"]
 mod wire;
 
@@ -199,6 +201,7 @@ fn run(o: &Opts) -> Result<(), String> {
         }
     }
     nodes::rows(&mut t, &target, pid, external, 2000);
+    storm::row(&mut t, &target, external, 1000);
     if let Some(kb) = pid.and_then(|p| procs::status_field(p, "VmRSS")) {
         notes.push(format!("gateway RSS at the end: {}", kib(kb)));
     }
