@@ -8,6 +8,7 @@
 
 mod connect;
 mod frame;
+mod node_scopes;
 mod params;
 mod scopes;
 
@@ -17,6 +18,7 @@ pub use connect::{
     granted_scopes, negotiate, protocol_mismatch, ConnectAuth, ConnectParams, DeviceBlock, Role,
 };
 pub use frame::{parse_frame, FrameError, Inbound};
+pub use node_scopes::{approve_scopes, invoke_scope};
 pub use params::{
     from_value, non_empty, parse, value as params_value, Invalid, Params, MAX_PARAM_NODES,
 };

@@ -13,14 +13,14 @@
 use serde_json::{json, Value};
 
 use super::link::Failure;
-use super::rpc::{Rpc, SCOPE_PAIRING};
+use super::rpc::Rpc;
 use super::table::{age, choose, items, list, prefix, short_len, strings, table, text, yes_no};
 use super::table::{SHORT_ID, SHORT_REQUEST};
 use super::{fail, pretty, resolve};
 use crate::cli::{DeviceAction, DevicesArgs};
 use crate::error::Error;
 use crate::output::Output;
-use crate::protocol::SCOPE_ADMIN;
+use crate::protocol::{SCOPE_ADMIN, SCOPE_PAIRING};
 
 pub fn devices(args: &DevicesArgs) -> Result<Output, Error> {
     let target = resolve(&args.client)?;

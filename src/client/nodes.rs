@@ -6,24 +6,21 @@
 //! makes the call (`resolve_node`, pure, so every way of naming one is
 //! unit-tested). Approving a surface asks for the scopes the request says
 //! it needs (`requiredApproveScopes`), or the ones its commands imply;
-//! `system.run`, `system.run.prepare` and `system.which` need
-//! `operator.admin` to approve and to invoke. Nothing here prints.
+//! invoking asks for the scope the command takes (`protocol::invoke_scope`:
+//! admin for `system.run` and a few others, write otherwise). Nothing here
+//! prints.
 
 use serde_json::{json, Map, Value};
 
 use super::link::Failure;
-use super::rpc::{Rpc, SCOPE_PAIRING, SCOPE_WRITE};
+use super::rpc::Rpc;
 use super::table::{age, choose, items, prefix, short_len, strings, table, text, yes_no};
 use super::table::{SHORT_ID, SHORT_REQUEST};
 use super::{fail, pretty, resolve};
 use crate::cli::{InvokeArgs, NodeAction, NodesArgs};
 use crate::error::Error;
 use crate::output::Output;
-use crate::protocol::{SCOPE_ADMIN, SCOPE_READ};
-
-/// Commands that run programs on the node's host: only an admin may
-/// approve or invoke them.
-const ADMIN_COMMANDS: &[&str] = &["system.run", "system.run.prepare", "system.which"];
+use crate::protocol::{SCOPE_PAIRING, SCOPE_READ};
 
 pub fn nodes(args: &NodesArgs) -> Result<Output, Error> {
     let target = resolve(&args.client)?;
@@ -178,29 +175,18 @@ pub(super) fn resolve_node<'a>(nodes: &'a [Value], query: &str) -> Result<&'a Va
 /// `operator.admin` for one that runs programs.
 pub(super) fn approve_scopes(req: &Value) -> Vec<&str> {
     let required = strings(req, "requiredApproveScopes");
-    let mut need = vec![SCOPE_PAIRING];
     if !required.is_empty() {
-        need.extend(required);
+        let mut need = vec![SCOPE_PAIRING];
+        need.extend(required.into_iter().filter(|s| *s != SCOPE_PAIRING));
         return need;
     }
-    let commands = strings(req, "commands");
-    if !commands.is_empty() {
-        need.push(SCOPE_WRITE);
-    }
-    if commands.iter().any(|c| ADMIN_COMMANDS.contains(c)) {
-        need.push(SCOPE_ADMIN);
-    }
-    need
+    crate::protocol::approve_scopes(&strings(req, "commands"))
 }
 
-/// What invoking `command` needs: reading the node list and writing,
-/// and admin for a command that runs programs.
+/// What `node.invoke` of `command` takes: read for the `node.list` that
+/// names the node, and the command's own scope.
 pub(super) fn invoke_scopes(command: &str) -> Vec<&'static str> {
-    let mut need = vec![SCOPE_READ, SCOPE_WRITE];
-    if ADMIN_COMMANDS.contains(&command) {
-        need.push(SCOPE_ADMIN);
-    }
-    need
+    vec![SCOPE_READ, crate::protocol::invoke_scope(command)]
 }
 
 pub(super) fn invoke_params(a: &InvokeArgs, node_id: &str) -> Value {

@@ -13,11 +13,6 @@ use serde_json::Value;
 use super::link::{open, Failure, Hello, Session};
 use crate::config::{ClientArgs, ClientTarget};
 
-/// Scopes the client commands ask for that the server's table does not
-/// spell for them (`protocol` has read and admin).
-pub(super) const SCOPE_WRITE: &str = "operator.write";
-pub(super) const SCOPE_PAIRING: &str = "operator.pairing";
-
 pub(super) struct Rpc<'a> {
     target: &'a ClientTarget,
     args: &'a ClientArgs,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Answer, Ctx};
-use crate::protocol::{self, ErrorShape, Invalid, Params, Payload, SCOPE_ADMIN};
+use crate::protocol::{self, ErrorShape, Invalid, Params, Payload};
 use crate::state::{node_error, Full, Invoke, Invoked, Outcome, Waiter, Work};
 use crate::sys;
 
@@ -19,21 +19,6 @@ const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// invoke whose node never answers frees its slot among the invokes in
 /// flight within minutes. A client asking for more waits this long.
 const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
-
-/// Commands only an admin may invoke: the reference's own list (a
-/// browser driven through the node, its file tree, uploads to its
-/// terminal), and `system.run*`, which runs programs and which clawgate
-/// keeps admin-only (PROTOCOL-NODES §0) as it does not copy the
-/// reference's exec approvals. `system.which` only finds programs: the
-/// stock `openclaw nodes invoke` asks for it with `operator.write`.
-const ADMIN_COMMANDS: &[&str] = &[
-    "browser.proxy",
-    "browser.proxy.upload.v1",
-    "fs.listDir",
-    "terminal.upload",
-    "system.run",
-    "system.run.prepare",
-];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an object")]
@@ -63,8 +48,10 @@ pub(super) fn node_invoke(c: &Ctx) -> Result<Answer, ErrorShape> {
     if node_id.is_empty() || command.is_empty() {
         return Err(ErrorShape::invalid("nodeId and command required"));
     }
-    if ADMIN_COMMANDS.contains(&command) && !protocol::has_scope(&c.caller.scopes, SCOPE_ADMIN) {
-        return Err(protocol::missing_scope(SCOPE_ADMIN, c.caller.protocol));
+    // The table asks for write; some commands take admin.
+    let scope = protocol::invoke_scope(command);
+    if !protocol::has_scope(&c.caller.scopes, scope) {
+        return Err(protocol::missing_scope(scope, c.caller.protocol));
     }
     let timeout_ms = match p.timeout_ms {
         Some(ms) if ms > 0 => ms.min(MAX_TIMEOUT_MS),

@@ -4,9 +4,7 @@
 //! Device pairing lets a node's socket in; until an operator approves what
 //! it declared (`caps`, `commands`), it may be invoked for nothing it did
 //! not have approved before. Approving needs more the more the node can
-//! do: pairing alone for no commands, write for ordinary ones, admin for
-//! commands that run programs (`system.run`, `system.which`, …) or that
-//! only an admin may invoke. Surface requests
+//! do (`protocol::approve_scopes`). Surface requests
 //! do not expire: the node keeps declaring them on every connect.
 
 use serde::Deserialize;
@@ -14,45 +12,9 @@ use serde_json::{json, Value};
 
 use super::devices::{connected, notify};
 use super::Ctx;
-use crate::protocol::{
-    self, has_scope, non_empty, ErrorShape, Invalid, Params, Payload, Role, SCOPE_ADMIN,
-    SCOPE_PAIRING, SCOPE_WRITE,
-};
+use crate::protocol::{self, has_scope, non_empty, ErrorShape, Invalid, Params, Payload, Role};
 use crate::state::{now_ms, Audience, Delivery, QueuedEvent};
 use crate::store::devices::{NodeSurface, PairedDevice, PendingSurface};
-
-/// Commands only an admin may invoke, as the stock package lists them: the
-/// browser proxy, directory listing and terminal upload.
-pub const ADMIN_INVOKE_COMMANDS: &[&str] = &[
-    "browser.proxy",
-    "browser.proxy.upload.v1",
-    "fs.listDir",
-    "terminal.upload",
-];
-
-/// Commands that run programs or change how they are approved: approving
-/// a node that declares any of them needs admin.
-const RUN_COMMANDS: &[&str] = &[
-    "system.run.prepare",
-    "system.run",
-    "system.which",
-    "system.execApprovals.get",
-    "system.execApprovals.set",
-];
-
-/// The scopes approving `commands` takes: pairing alone for none, plus
-/// write for ordinary ones, or plus admin (instead of write) when any is
-/// an admin or run command.
-pub fn approve_scopes(commands: &[String]) -> Vec<&'static str> {
-    let admin = commands
-        .iter()
-        .any(|c| ADMIN_INVOKE_COMMANDS.contains(&c.as_str()) || RUN_COMMANDS.contains(&c.as_str()));
-    match (admin, commands.is_empty()) {
-        (true, _) => vec![SCOPE_PAIRING, SCOPE_ADMIN],
-        (false, false) => vec![SCOPE_PAIRING, SCOPE_WRITE],
-        (false, true) => vec![SCOPE_PAIRING],
-    }
-}
 
 /// A surface request as `node.pair.requested` and `node.pair.list` show it.
 pub fn request_json(node_id: &str, r: &PendingSurface) -> Value {
@@ -68,7 +30,7 @@ pub fn request_json(node_id: &str, r: &PendingSurface) -> Value {
         "caps": r.caps,
         "commands": r.commands,
         "remoteIp": r.remote_ip,
-        "requiredApproveScopes": approve_scopes(&r.commands),
+        "requiredApproveScopes": protocol::approve_scopes(&r.commands),
         "silent": false,
         "ts": r.ts,
     })
@@ -169,7 +131,7 @@ pub(super) fn approve(c: &Ctx) -> Result<Payload, ErrorShape> {
                 .map(|s| s.commands.clone())
         })
         .ok_or_else(unknown_request)?;
-    for scope in approve_scopes(&commands) {
+    for scope in protocol::approve_scopes(&commands) {
         if !has_scope(&c.caller.scopes, scope) {
             return Err(protocol::missing_scope(scope, c.caller.protocol));
         }
@@ -287,29 +249,4 @@ pub(super) fn remove(c: &Ctx) -> Result<Payload, ErrorShape> {
         "node removed",
     );
     Ok(json!({"nodeId": p.node_id}).into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cmds(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn approval_scopes_follow_the_declared_commands() {
-        assert_eq!(approve_scopes(&[]), [SCOPE_PAIRING]);
-        assert_eq!(
-            approve_scopes(&cmds(&["camera.snap"])),
-            [SCOPE_PAIRING, SCOPE_WRITE]
-        );
-        for admin in ["system.which", "system.run", "fs.listDir", "browser.proxy"] {
-            assert_eq!(
-                approve_scopes(&cmds(&["camera.snap", admin])),
-                [SCOPE_PAIRING, SCOPE_ADMIN],
-                "{admin}"
-            );
-        }
-    }
 }

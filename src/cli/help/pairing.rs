@@ -213,8 +213,9 @@ Usage: clawgate nodes approve REQUEST [OPTIONS]
 
 REQUEST is the request id shown by 'clawgate nodes pending', or a unique
 prefix of it. Asks for the scopes the request says approving it needs:
-operator.pairing, plus operator.write for ordinary commands and
-operator.admin for system.run, system.run.prepare or system.which.
+operator.pairing, plus operator.write for ordinary commands, or
+operator.admin when the node declares one that runs programs
+(system.run, system.which, ...) or reaches its files or browser.
 
 Example:
   clawgate nodes approve 9a4e7c1b
@@ -259,9 +260,9 @@ Usage: clawgate nodes invoke --node NODE --command C [OPTIONS]
 NODE is a node id, a display name or a unique id prefix, looked up in
 node.list first. The gateway relays the command to the node and waits
 for its answer up to --invoke-timeout; its payload is printed as JSON
-(with --json, all of node.invoke's answer). Asks for operator.write, and
-for operator.admin as well for system.run, system.run.prepare and
-system.which.
+(with --json, all of node.invoke's answer). Asks for operator.write, or
+operator.admin for system.run, system.run.prepare, fs.listDir,
+terminal.upload and the browser proxy.
 
 Example:
   clawgate nodes invoke --node capnode --command system.which \\
