@@ -7,6 +7,7 @@
 //! polling. This module never holds the state lock while writing.
 
 mod connection;
+mod direct;
 mod handshake;
 mod pairing;
 mod tap;

@@ -20,6 +20,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::direct::Direct;
 use crate::state::Budget;
 
 /// Data frames up to this size are read without a reservation: the same
@@ -134,6 +135,8 @@ pub struct Tap {
     message_since: Option<Instant>,
     /// The last write to the socket would have blocked.
     write_blocked: bool,
+    /// A frame written past tungstenite, until the socket has taken it.
+    direct: Direct,
 }
 
 impl Tap {
@@ -149,7 +152,23 @@ impl Tap {
             reserved: 0,
             message_since: None,
             write_blocked: false,
+            direct: Direct::default(),
         }
+    }
+
+    /// Writes one whole frame past tungstenite: see `Direct`.
+    pub fn send_direct(&mut self, head: &[u8], payload: &[u8]) -> io::Result<bool> {
+        let all = self.direct.send(&mut self.sock, head, payload)?;
+        self.write_blocked = !all;
+        Ok(all)
+    }
+
+    fn drain_direct(&mut self) -> io::Result<()> {
+        let r = self.direct.drain(&mut self.sock);
+        if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.write_blocked = true;
+        }
+        r
     }
 
     pub fn socket(&self) -> &TcpStream {
@@ -266,6 +285,8 @@ impl Read for Tap {
 
 impl Write for Tap {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // A frame written past tungstenite goes out whole first.
+        self.drain_direct()?;
         match self.sock.write(buf) {
             Ok(n) => {
                 self.write_blocked = false;
@@ -281,6 +302,7 @@ impl Write for Tap {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.drain_direct()?;
         self.sock.flush()
     }
 }

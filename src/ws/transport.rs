@@ -16,6 +16,9 @@ use crate::sys::{self, PollFd, POLLIN, POLLOUT};
 
 pub(super) type Ws = WebSocket<Tap>;
 
+/// Frames this large are written past tungstenite's write buffer.
+const DIRECT_MIN: usize = 2048;
+
 /// How often a frame that waits for the large-frame budget tries again.
 const BUDGET_RETRY: Duration = Duration::from_millis(20);
 
@@ -32,8 +35,20 @@ impl Conn<'_> {
     }
 
     /// Queues a frame. tungstenite keeps it even when the socket would
-    /// block; that only means: write nothing more until it drains.
+    /// block; that only means: write nothing more until it drains. A large
+    /// frame goes past tungstenite's buffer when that is empty (see
+    /// `Tap::send_direct`), so the buffer never grows to hold it.
     pub(super) fn write(&mut self, text: String) -> Result<(), End> {
+        if text.len() >= DIRECT_MIN && self.ws.flush().is_ok() {
+            let head = super::direct::text_frame_head(text.len());
+            return match self.ws.get_mut().send_direct(&head, text.as_bytes()) {
+                Ok(all) => {
+                    self.want_write = !all;
+                    Ok(())
+                }
+                Err(_) => Err(End::Gone),
+            };
+        }
         match self.ws.write(Message::text(text)) {
             Ok(()) => Ok(()),
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
