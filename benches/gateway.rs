@@ -17,6 +17,8 @@
 mod artifact;
 #[path = "gateway/attack.rs"]
 mod attack;
+#[path = "gateway/device.rs"]
+mod device;
 #[path = "gateway/load.rs"]
 mod load;
 #[path = "gateway/memory.rs"]
@@ -376,24 +378,8 @@ fn clients(
 fn traffic(o: &Opts, t: &mut Table, target: &Target, pid: Option<u32>) {
     let total = q(o, 2000, 300);
     let rate = load::handshake_rate(target, 10, total, Duration::from_secs(10));
-    let mut res = format!(
-        "{:.0} handshakes/s ({} in {:.2} s",
-        rate.ok as f64 / rate.secs,
-        rate.ok,
-        rate.secs
-    );
-    if rate.failed > 0 {
-        let first = rate.first_error.unwrap_or_default();
-        res.push_str(&format!("; {} FAILED: {first}", rate.failed));
-    }
-    res.push(')');
-    let met = if rate.failed > 0 { Met::No } else { Met::Na };
-    t.add(
-        "6",
-        "handshakes/s, 10 in flight (mode cli)",
-        "—",
-        (res, met),
-    );
+    let what = "handshakes/s, 10 in flight (mode cli)";
+    t.add("6", what, "—", load::rate_cell(rate));
 
     let (warm, calls) = (q(o, 200, 50), q(o, 2000, 500));
     let others = procs::Others::start(pid);

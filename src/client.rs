@@ -145,6 +145,24 @@ pub fn health(args: &ClientArgs) -> Result<Output, Error> {
     })
 }
 
+/// Runs one command's calls over a shared `Rpc` (one connection while
+/// the scopes suffice) and prints what `run` returns, or the failure.
+fn with_rpc(
+    args: &ClientArgs,
+    run: impl FnOnce(&mut rpc::Rpc, bool) -> Result<String, Failure>,
+) -> Result<Output, Error> {
+    let target = resolve(args)?;
+    let json_out = args.json;
+    let result = {
+        let mut rpc = rpc::Rpc::new(&target, args);
+        run(&mut rpc, json_out)
+    };
+    match result {
+        Ok(text) => Ok(Output::new(text, 0)),
+        Err(f) => fail(&f, json_out),
+    }
+}
+
 /// `--json` scripts get the error object on stdout as well as the exit
 /// status; people get one line on stderr.
 fn fail(f: &Failure, json_out: bool) -> Result<Output, Error> {

@@ -12,6 +12,7 @@
 
 mod config;
 pub mod devices;
+mod ids;
 mod logs;
 mod models;
 mod node_invoke;

@@ -179,18 +179,28 @@ impl Gateway {
 
     pub fn try_with(o: Opts) -> Result<Gateway, String> {
         let home = TempDir::new();
+        if let Some(cfg) = o.config {
+            home.write("clawgate.json", cfg);
+        }
+        Gateway::launch(home, o.args, o.env)
+    }
+
+    /// `clawgate run` in `home` (state in `home/state`, the config
+    /// `home/clawgate.json` when there is one) on a free port unless
+    /// `args` name one.
+    fn launch(home: TempDir, args: &[&str], env: &[(&str, &str)]) -> Result<Gateway, String> {
         let state = home.path().join("state");
         let mut cmd = clawgate(home.path());
         cmd.arg("run").arg("--state-dir").arg(&state);
-        if !o.args.contains(&"--port") {
+        if !args.contains(&"--port") {
             cmd.args(["--port", "0"]);
         }
-        if let Some(cfg) = o.config {
-            let p = home.write("clawgate.json", cfg);
-            cmd.arg("--config").arg(p);
+        let cfg = home.path().join("clawgate.json");
+        if cfg.exists() {
+            cmd.arg("--config").arg(cfg);
         }
-        cmd.args(o.args);
-        for (k, v) in o.env {
+        cmd.args(args);
+        for (k, v) in env {
             cmd.env(k, v);
         }
         let ((child, port, stdout, stderr), stdout_rx) = spawn_listening_rx(&mut cmd)?;
@@ -234,25 +244,8 @@ impl Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let home = std::mem::replace(&mut self.home, TempDir(PathBuf::new()));
-        let state = self.state.clone();
         drop(self);
-        let mut cmd = clawgate(home.path());
-        cmd.arg("run").arg("--state-dir").arg(&state);
-        cmd.args(["--port", "0"]);
-        let cfg = home.path().join("clawgate.json");
-        if cfg.exists() {
-            cmd.arg("--config").arg(cfg);
-        }
-        let ((child, port, stdout, stderr), stdout_rx) = spawn_listening_rx(&mut cmd)?;
-        Ok(Gateway {
-            child,
-            port,
-            home,
-            state,
-            stdout,
-            stdout_rx,
-            stderr,
-        })
+        Gateway::launch(home, &[], &[])
     }
 
     pub fn url(&self) -> String {

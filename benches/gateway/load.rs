@@ -134,14 +134,31 @@ pub struct Rate {
 /// `threads` threads each looping connect → upgrade → challenge → connect
 /// → hello-ok → close, `total` handshakes in all or until `limit`.
 pub fn handshake_rate(t: &Target, threads: usize, total: usize, limit: Duration) -> Rate {
+    let t = t.clone();
+    let attempt = move |_: usize| {
+        wire::handshake(&t, "cli", &["operator.read"]).map(|(ws, _)| wire::close(ws))
+    };
+    rate(threads, total, limit, attempt)
+}
+
+/// `threads` threads each calling `attempt(thread)` until `total` calls
+/// in all are made or `limit` passes; counts what succeeded and keeps the
+/// first error.
+pub fn rate(
+    threads: usize,
+    total: usize,
+    limit: Duration,
+    attempt: impl Fn(usize) -> Result<(), String> + Send + Sync + 'static,
+) -> Rate {
+    let attempt = Arc::new(attempt);
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let first_error = Arc::new(std::sync::Mutex::new(None));
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let (t, next, failed, first_error, barrier) = (
-                t.clone(),
+        .map(|i| {
+            let (attempt, next, failed, first_error, barrier) = (
+                attempt.clone(),
                 next.clone(),
                 failed.clone(),
                 first_error.clone(),
@@ -152,11 +169,8 @@ pub fn handshake_rate(t: &Target, threads: usize, total: usize, limit: Duration)
                 let t0 = Instant::now();
                 let mut ok = 0usize;
                 while next.fetch_add(1, Ordering::Relaxed) < total && t0.elapsed() < limit {
-                    match wire::handshake(&t, "cli", &["operator.read"]) {
-                        Ok((ws, _)) => {
-                            wire::close(ws);
-                            ok += 1;
-                        }
+                    match attempt(i) {
+                        Ok(()) => ok += 1,
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
                             if let Ok(mut f) = first_error.lock() {
@@ -180,6 +194,28 @@ pub fn handshake_rate(t: &Target, threads: usize, total: usize, limit: Duration)
         first_error,
         secs,
     }
+}
+
+/// A rate as a table cell: handshakes per second, how many in how long,
+/// and the failures with the first one's reason; `Met::No` when any
+/// failed, otherwise no target.
+pub fn rate_cell(rate: Rate) -> (String, crate::report::Met) {
+    let mut res = format!(
+        "{:.0} handshakes/s ({} in {:.2} s",
+        rate.ok as f64 / rate.secs.max(1e-9),
+        rate.ok,
+        rate.secs
+    );
+    if rate.failed > 0 {
+        let first = rate.first_error.unwrap_or_default();
+        res.push_str(&format!("; {} FAILED: {first}", rate.failed));
+    }
+    res.push(')');
+    let met = match rate.failed {
+        0 => crate::report::Met::Na,
+        _ => crate::report::Met::No,
+    };
+    (res, met)
 }
 
 pub struct Rtt {

@@ -5,13 +5,11 @@
 //! loopback); the invoked node's surface is approved first, as `openclaw
 //! nodes approve` does.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
+use crate::device::Device;
 use crate::load;
 use crate::procs;
 use crate::report::{kib, Met, Table};
@@ -19,64 +17,6 @@ use crate::wire::{self, RawConn, Target};
 
 const RTT_TARGET: &str = "p50 ≤ 100 µs";
 const RSS_TARGET: &str = "≤ 24 KiB/node";
-
-/// A node's device identity: its key and the id derived from it.
-struct Device {
-    key: SigningKey,
-    id: String,
-    public_key: String,
-}
-
-fn b64url(b: &[u8]) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(b)
-}
-
-impl Device {
-    fn new() -> Device {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let seed: [u8; 32] =
-            Sha256::digest(format!("clawgate-bench-{}-{n}", std::process::id())).into();
-        let key = SigningKey::from_bytes(&seed);
-        let raw = key.verifying_key().to_bytes();
-        let id = Sha256::digest(raw)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Device {
-            key,
-            id,
-            public_key: b64url(&raw),
-        }
-    }
-
-    /// The `device` block for `params` answering `challenge`, signed over
-    /// the v3 payload as the stock clients sign it.
-    fn block(&self, params: &Value, challenge: &Value) -> Option<Value> {
-        let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-        let c = &params["client"];
-        let ts = challenge["ts"].as_u64()?;
-        let nonce = s(&challenge["nonce"]);
-        let text = [
-            "v3".to_string(),
-            self.id.clone(),
-            s(&c["id"]),
-            s(&c["mode"]),
-            s(&params["role"]),
-            String::new(),
-            ts.to_string(),
-            s(&params["auth"]["token"]),
-            nonce.clone(),
-            s(&c["platform"]).to_ascii_lowercase(),
-            s(&c["deviceFamily"]).to_ascii_lowercase(),
-        ]
-        .join("|");
-        Some(
-            json!({"id": self.id, "publicKey": self.public_key, "signedAt": ts, "nonce": nonce,
-                    "signature": b64url(&self.key.sign(text.as_bytes()).to_bytes())}),
-        )
-    }
-}
 
 /// Connects a node with a fresh device identity; returns it and its id.
 fn connect_node(t: &Target, name: &str) -> Result<(wire::Ws, String), String> {

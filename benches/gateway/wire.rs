@@ -36,17 +36,19 @@ pub fn handshake(t: &Target, mode: &str, scopes: &[&str]) -> Result<(Ws, String)
         "role": "operator", "scopes": scopes, "caps": [],
         "auth": {"token": t.token},
     });
-    handshake_with(t, params, |_, _| None)
+    let (ws, hello) = handshake_with(t, params, |_, _| None)?;
+    let version = hello["server"]["version"].as_str().unwrap_or("?");
+    Ok((ws, version.to_string()))
 }
 
 /// Connects and completes the handshake with these `connect` params (a
 /// node's, say); `device` may add a `device` block signed over the
-/// params and the challenge's payload.
+/// params and the challenge's payload. Returns the socket and `hello-ok`.
 pub fn handshake_with(
     t: &Target,
     mut params: Value,
     device: impl FnOnce(&Value, &Value) -> Option<Value>,
-) -> Result<(Ws, String), String> {
+) -> Result<(Ws, Value), String> {
     let stream =
         TcpStream::connect_timeout(&t.addr, IO_TIMEOUT).map_err(|e| format!("tcp: {e}"))?;
     stream
@@ -76,16 +78,12 @@ pub fn handshake_with(
     ws.send(Message::text(connect.to_string()))
         .map_err(|e| format!("send connect: {e}"))?;
     loop {
-        let v = read_json(&mut ws)?;
+        let mut v = read_json(&mut ws)?;
         if v["type"] == "res" && v["id"] == "c1" {
             if v["ok"] != true {
                 return Err(format!("connect refused: {}", v["error"]));
             }
-            let version = v["payload"]["server"]["version"]
-                .as_str()
-                .unwrap_or("?")
-                .to_string();
-            return Ok((ws, version));
+            return Ok((ws, v["payload"].take()));
         }
     }
 }

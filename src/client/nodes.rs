@@ -13,26 +13,19 @@
 use serde_json::{json, Map, Value};
 
 use super::link::Failure;
+use super::pretty;
 use super::rpc::Rpc;
 use super::table::{age, choose, items, prefix, short_len, strings, table, text, yes_no};
 use super::table::{SHORT_ID, SHORT_REQUEST};
-use super::{fail, pretty, resolve};
 use crate::cli::{InvokeArgs, NodeAction, NodesArgs};
 use crate::error::Error;
 use crate::output::Output;
 use crate::protocol::{SCOPE_PAIRING, SCOPE_READ};
 
 pub fn nodes(args: &NodesArgs) -> Result<Output, Error> {
-    let target = resolve(&args.client)?;
-    let json_out = args.client.json;
-    let result = {
-        let mut rpc = Rpc::new(&target, &args.client);
-        run(&mut rpc, &args.action, json_out)
-    };
-    match result {
-        Ok(text) => Ok(Output::new(text, 0)),
-        Err(f) => fail(&f, json_out),
-    }
+    super::with_rpc(&args.client, |rpc, json_out| {
+        run(rpc, &args.action, json_out)
+    })
 }
 
 fn run(rpc: &mut Rpc, action: &NodeAction, json_out: bool) -> Result<String, Failure> {

@@ -11,6 +11,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::ids::{DeviceId, RequestId};
 use super::Ctx;
 use crate::protocol::{
     self, has_scope, non_empty, ErrorShape, Invalid, Params, Payload, Role, SCOPE_ADMIN,
@@ -108,30 +109,6 @@ pub(super) fn list(c: &Ctx) -> Result<Payload, ErrorShape> {
     Ok(json!({"pending": pending, "paired": paired}).into())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestId {
-    request_id: String,
-}
-
-impl Params for RequestId {
-    fn check(&self) -> Result<(), Invalid> {
-        non_empty("/requestId", &self.request_id)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DeviceId {
-    device_id: String,
-}
-
-impl Params for DeviceId {
-    fn check(&self) -> Result<(), Invalid> {
-        non_empty("/deviceId", &self.device_id)
-    }
-}
-
 fn unknown_request() -> ErrorShape {
     ErrorShape::invalid("unknown requestId")
 }
@@ -157,7 +134,7 @@ pub(super) fn approve(c: &Ctx) -> Result<Payload, ErrorShape> {
         let r = d
             .paired
             .entry(req.device_id.clone())
-            .or_insert_with(|| record_from(&req, now));
+            .or_insert_with(|| PairedDevice::new(req.public_key.clone(), now));
         widen(r, &req, now);
         Ok((req.device_id.clone(), r.clone()))
     });
@@ -174,28 +151,6 @@ pub(super) fn approve(c: &Ctx) -> Result<Payload, ErrorShape> {
     );
     let on = connected(c.shared)(&device_id);
     Ok(json!({"requestId": p.request_id, "device": paired_json(&device_id, &record, on)}).into())
-}
-
-fn record_from(req: &PendingRequest, now: u64) -> PairedDevice {
-    PairedDevice {
-        public_key: req.public_key.clone(),
-        display_name: None,
-        platform: String::new(),
-        device_family: None,
-        client_id: String::new(),
-        client_mode: String::new(),
-        roles: Vec::new(),
-        scopes: Vec::new(),
-        approved_via: String::new(),
-        created_at_ms: now,
-        approved_at_ms: now,
-        last_seen_at_ms: None,
-        last_seen_reason: None,
-        remote_ip: None,
-        tokens: Default::default(),
-        node_surface: None,
-        pending_node_surface: None,
-    }
 }
 
 /// What an approved request grants: its role and scopes join the record,

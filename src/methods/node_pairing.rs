@@ -7,12 +7,12 @@
 //! do (`protocol::approve_scopes`). Surface requests
 //! do not expire: the node keeps declaring them on every connect.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::devices::{connected, notify};
+use super::ids::{NodeId, RequestId};
 use super::Ctx;
-use crate::protocol::{self, has_scope, non_empty, ErrorShape, Invalid, Params, Payload, Role};
+use crate::protocol::{self, has_scope, ErrorShape, Payload, Role};
 use crate::state::{now_ms, Audience, Delivery, QueuedEvent};
 use crate::store::devices::{NodeSurface, PairedDevice, PendingSurface};
 
@@ -76,30 +76,6 @@ pub(super) fn list(c: &Ctx) -> Result<Payload, ErrorShape> {
         })
         .collect();
     Ok(json!({"pending": pending, "paired": paired}).into())
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestId {
-    request_id: String,
-}
-
-impl Params for RequestId {
-    fn check(&self) -> Result<(), Invalid> {
-        non_empty("/requestId", &self.request_id)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NodeId {
-    node_id: String,
-}
-
-impl Params for NodeId {
-    fn check(&self) -> Result<(), Invalid> {
-        non_empty("/nodeId", &self.node_id)
-    }
 }
 
 fn unknown_request() -> ErrorShape {

@@ -6,22 +6,11 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::ids::NodeId;
 use super::Ctx;
 use crate::protocol::{self, non_empty, ErrorShape, Invalid, Params, Payload};
 use crate::state::now_ms;
 use crate::store::devices::PairedDevice;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", expecting = "an object")]
-struct NodeId {
-    node_id: String,
-}
-
-impl Params for NodeId {
-    fn check(&self) -> Result<(), Invalid> {
-        non_empty("/nodeId", &self.node_id)
-    }
-}
 
 pub(super) fn node_list(c: &Ctx) -> Result<Payload, ErrorShape> {
     // Connected nodes first, then the paired ones that are offline, from

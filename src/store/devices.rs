@@ -134,6 +134,30 @@ pub struct PairedDevice {
 }
 
 impl PairedDevice {
+    /// An empty record for `public_key`, created now: the approval that
+    /// creates it fills in the rest.
+    pub fn new(public_key: String, now: u64) -> PairedDevice {
+        PairedDevice {
+            public_key,
+            display_name: None,
+            platform: String::new(),
+            device_family: None,
+            client_id: String::new(),
+            client_mode: String::new(),
+            roles: Vec::new(),
+            scopes: Vec::new(),
+            approved_via: String::new(),
+            created_at_ms: now,
+            approved_at_ms: now,
+            last_seen_at_ms: None,
+            last_seen_reason: None,
+            remote_ip: None,
+            tokens: BTreeMap::new(),
+            node_surface: None,
+            pending_node_surface: None,
+        }
+    }
+
     /// A new token for `role`: 32 random bytes, unpadded base64url, with
     /// the device's approved scopes (none for a node). Only its hash is
     /// kept; the value goes to the client once. Returns it and when it

@@ -117,7 +117,7 @@ pub(super) fn settle(
             let r = d
                 .paired
                 .entry(v.id.clone())
-                .or_insert_with(|| new_record(p, &v, now));
+                .or_insert_with(|| PairedDevice::new(v.public_key.clone(), now));
             approve(r, p, &v, grant, now);
             let token = r.mint_token(grant.role, now);
             Ok::<_, ()>((Some(token), node_surface(d, &v.id, p, grant.role, &ip, now)))
@@ -255,28 +255,6 @@ fn wait(
         reason: pairing::not_paired_close_reason(&error, &request_id),
         error,
         counts: false,
-    }
-}
-
-fn new_record(p: &ConnectParams, v: &Verified, now: u64) -> PairedDevice {
-    PairedDevice {
-        public_key: v.public_key.clone(),
-        display_name: p.client.display_name.clone(),
-        platform: p.client.platform.clone(),
-        device_family: p.client.device_family.clone(),
-        client_id: p.client.id.clone(),
-        client_mode: p.client.mode.clone(),
-        roles: Vec::new(),
-        scopes: Vec::new(),
-        approved_via: String::new(),
-        created_at_ms: now,
-        approved_at_ms: now,
-        last_seen_at_ms: None,
-        last_seen_reason: None,
-        remote_ip: None,
-        tokens: Default::default(),
-        node_surface: None,
-        pending_node_surface: None,
     }
 }
 
