@@ -7,6 +7,7 @@
 //! anything with an extra key.
 
 mod connect;
+mod encoding;
 mod frame;
 mod node_scopes;
 mod params;
@@ -17,6 +18,7 @@ use serde_json::{json, Map, Value};
 pub use connect::{
     granted_scopes, negotiate, protocol_mismatch, ConnectAuth, ConnectParams, DeviceBlock, Role,
 };
+pub use encoding::{b64url, device_id, hex};
 pub use frame::{parse_frame, FrameError, Inbound};
 pub use node_scopes::{approve_scopes, invoke_scope};
 pub use params::{

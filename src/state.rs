@@ -64,7 +64,7 @@ use pending::Pending;
 pub use pending::{Full, Waiter, Work};
 use presence::Presence;
 pub use presence::{PresenceKey, FIELDS as PRESENCE_FIELDS};
-pub use relay::{node_error, Invoke, Invoked, Later, IDEM_BOUNDS};
+pub use relay::{node_error, Invoke, Invoked, Later};
 pub use slots::{addr_key, NoSlot, UnauthSlot};
 use slots::{Claim, Slots};
 

@@ -10,11 +10,11 @@
 //! current ones do. The crypto is `ed25519-dalek` and `sha2`; nothing here
 //! is hand-written.
 
-use data_encoding::{BASE64, BASE64URL_NOPAD, BASE64_NOPAD};
+use data_encoding::{BASE64, BASE64_NOPAD};
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
+pub use crate::protocol::{b64url, device_id};
 use crate::protocol::{ConnectParams, DeviceBlock, ErrorShape};
 
 /// How far `signedAt` may be from the challenge's time, either way.
@@ -105,26 +105,6 @@ impl ProofError {
         ErrorShape::invalid(self.message())
             .with_details(json!({"code": self.code(), "reason": self.reason()}))
     }
-}
-
-/// Lowercase hex SHA-256 of a raw public key: a device's id.
-pub fn device_id(raw_key: &[u8; 32]) -> String {
-    hex(&Sha256::digest(raw_key))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// Unpadded base64url, the encoding of keys, signatures and tokens.
-pub fn b64url(bytes: &[u8]) -> String {
-    BASE64URL_NOPAD.encode(bytes)
 }
 
 /// Decodes base64url or standard base64, padded or not, as the reference's

@@ -38,6 +38,10 @@ pub struct Ceiling {
     pub total: u64,
 }
 
+/// What the cache of idempotent `node.invoke` answers may hold, all
+/// nodes together (`state` keeps it to this).
+pub const IDEM_MAX_BYTES: usize = 1024 * 1024;
+
 pub fn ceiling(l: &Limits) -> Ceiling {
     let stack = l.thread_stack_bytes as u64;
     let reading = 4 * KIB + 64 * KIB + 64 * KIB;
@@ -49,7 +53,7 @@ pub fn ceiling(l: &Limits) -> Ceiling {
     // The binary's resident pages, the heap's own overhead, the listeners
     // and the small fixed tables: measured idle RSS is under 3 MiB.
     let process = 4 * MIB;
-    let idempotent = crate::state::IDEM_BOUNDS.max_bytes as u64;
+    let idempotent = IDEM_MAX_BYTES as u64;
     let shared = l.large_frame_budget() as u64 + presence + limiter + idempotent + process;
     Ceiling {
         per_connection,

@@ -38,7 +38,7 @@ pub(super) const PENDING_CAPS: Caps = Caps {
 pub const IDEM_BOUNDS: Bounds = Bounds {
     ttl: IDEM_TTL,
     max_entries: 1000,
-    max_bytes: 1024 * 1024,
+    max_bytes: crate::config::IDEM_MAX_BYTES,
     max_entry: 256 * 1024,
 };
 

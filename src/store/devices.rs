@@ -169,7 +169,7 @@ impl PairedDevice {
             // start, so this is the kernel failing; abort like an OOM.
             panic!("the system random source failed: {e}");
         }
-        let token = crate::auth::device::b64url(&raw);
+        let token = crate::protocol::b64url(&raw);
         let scopes = match role {
             Role::Operator => self.scopes.clone(),
             Role::Node => Vec::new(),
@@ -250,7 +250,7 @@ impl Devices {
 
 /// SHA-256 of a token, hex: what the file keeps.
 pub fn token_hash(token: &str) -> String {
-    crate::auth::device::hex(&Sha256::digest(token.as_bytes()))
+    crate::protocol::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// The store: the file's contents behind their own lock.
@@ -276,7 +276,9 @@ impl DeviceStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Devices> {
-        crate::state::lock(&self.data)
+        // A poisoned lock cannot be seen with `panic = "abort"`; in tests
+        // the data is still whole (no change is installed half-way).
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A copy of everything, for listing.

@@ -12,8 +12,8 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use super::write_atomic;
-use crate::auth::device::{b64url, device_id};
 use crate::error::Error;
+use crate::protocol::{b64url, device_id};
 
 pub const FILE: &str = "gateway-identity.json";
 
@@ -61,8 +61,10 @@ fn create(path: &Path) -> Result<Identity, Error> {
         version: 1,
         device_id: device_id(&raw),
         public_key: b64url(&raw),
-        private_key: crate::auth::device::hex(&seed),
-        created_at_ms: crate::state::now_ms(),
+        private_key: crate::protocol::hex(&seed),
+        created_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
     };
     seed.fill(0);
     let mut text = serde_json::to_vec_pretty(&stored)
