@@ -9,20 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::util::{
-    assert_exit, clawgate, free_port, lines_of, lone, run_with_timeout, text, Gateway, BIN,
+    assert_exit, clawgate, free_port, json_of, lines_of, lone, run_with_timeout, text, Gateway, BIN,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
 
 // ---- call -------------------------------------------------------------------
 

@@ -4,21 +4,9 @@
 //! serves device pairing and nodes; the others hold against any gateway,
 //! including one that answers "unknown method" for all of them.
 
-use std::process::Output;
+use serde_json::json;
 
-use serde_json::{json, Value};
-
-use crate::util::{assert_exit, lone, text, Gateway, Node};
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
+use crate::util::{assert_exit, json_of, lone, text, Gateway, Node};
 
 // ---- without a gateway ---------------------------------------------------------
 

@@ -115,6 +115,18 @@ pub fn text(b: &[u8]) -> String {
 }
 
 /// Asserts a command's exit status, showing its output when it differs.
+/// A command's stdout as JSON; the test fails, showing both streams,
+/// when it is not.
+pub fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
 pub fn assert_exit(out: &Output, code: i32) {
     assert_eq!(
         out.status.code(),

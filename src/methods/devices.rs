@@ -182,12 +182,13 @@ pub(super) fn reject(c: &Ctx) -> Result<Payload, ErrorShape> {
     let p: RequestId = protocol::parse("device.pair.reject", c.params)?;
     let now = now_ms();
     let out = c.shared.devices().change(|d| {
-        let req = d.pending.get(&p.request_id).ok_or_else(unknown_request)?;
-        let role = req.role.clone();
-        check_role_scope(c, &role)?;
-        Ok(d.pending
+        // Removed from the copy: a refusal below leaves the store as it was.
+        let req = d
+            .pending
             .remove(&p.request_id)
-            .unwrap_or_else(|| unreachable!()))
+            .ok_or_else(unknown_request)?;
+        check_role_scope(c, &req.role)?;
+        Ok(req)
     });
     let req = out.map_err(|e| store_failed(c.shared, e))??;
     notify(
@@ -277,7 +278,10 @@ pub(super) fn rotate(c: &Ctx) -> Result<Payload, ErrorShape> {
                 want.clone()
             }
         };
-        let (token, at) = r.mint_token(role, now);
+        let (token, at) = r.mint_token(role, now).map_err(|e| {
+            log::error!("cannot make a device token: {e}");
+            ErrorShape::unavailable("gateway cannot make a device token")
+        })?;
         if let Some(t) = r.tokens.get_mut(&p.role) {
             t.scopes = if role == Role::Node {
                 Vec::new()

@@ -161,14 +161,11 @@ impl PairedDevice {
     /// A new token for `role`: 32 random bytes, unpadded base64url, with
     /// the device's approved scopes (none for a node). Only its hash is
     /// kept; the value goes to the client once. Returns it and when it
-    /// was issued.
-    pub fn mint_token(&mut self, role: Role, now: u64) -> (String, u64) {
+    /// was issued, or the error of the system's random source (never a
+    /// guessable token).
+    pub fn mint_token(&mut self, role: Role, now: u64) -> io::Result<(String, u64)> {
         let mut raw = [0u8; 32];
-        if let Err(e) = crate::sys::random_bytes(&mut raw) {
-            // Never hand out a guessable token: the CSPRNG was checked at
-            // start, so this is the kernel failing; abort like an OOM.
-            panic!("the system random source failed: {e}");
-        }
+        crate::sys::random_bytes(&mut raw)?;
         let token = crate::protocol::b64url(&raw);
         let scopes = match role {
             Role::Operator => self.scopes.clone(),
@@ -187,7 +184,7 @@ impl PairedDevice {
                 revoked_at_ms: None,
             },
         );
-        (token, now)
+        Ok((token, now))
     }
 }
 

@@ -101,13 +101,17 @@ pub(super) fn settle(
         Decision::Admit { mint } => shared.devices().change(|d| {
             // When it was last seen is not worth a disk write of its own
             // (see `touch` below); a new token or surface request is.
-            let r = d.paired.get_mut(&v.id).ok_or(())?;
+            // `None`: the record is gone; `Some`: no random token.
+            let r = d.paired.get_mut(&v.id).ok_or(None)?;
             let token = if mint {
-                Some(r.mint_token(grant.role, now))
+                Some(r.mint_token(grant.role, now).map_err(Some)?)
             } else {
                 credential_token(credential, r, grant.role)
             };
-            Ok((token, node_surface(d, &v.id, p, grant.role, &ip, now)))
+            Ok::<_, Option<std::io::Error>>((
+                token,
+                node_surface(d, &v.id, p, grant.role, &ip, now),
+            ))
         }),
         Decision::Silent => shared.devices().change(|d| {
             let superseded = d.pending_of(&v.id).map(|(k, _)| k.clone());
@@ -119,8 +123,11 @@ pub(super) fn settle(
                 .entry(v.id.clone())
                 .or_insert_with(|| PairedDevice::new(v.public_key.clone(), now));
             approve(r, p, &v, grant, now);
-            let token = r.mint_token(grant.role, now);
-            Ok::<_, ()>((Some(token), node_surface(d, &v.id, p, grant.role, &ip, now)))
+            let token = r.mint_token(grant.role, now).map_err(Some)?;
+            Ok::<_, Option<std::io::Error>>((
+                Some(token),
+                node_surface(d, &v.id, p, grant.role, &ip, now),
+            ))
         }),
     };
     shared.devices().touch(|d| {
@@ -132,7 +139,7 @@ pub(super) fn settle(
         Ok(Ok(v)) => v,
         // The record vanished between the read and the change (removed by
         // an operator just now): as if never paired.
-        Ok(Err(())) => {
+        Ok(Err(None)) => {
             return Err(Box::new(wait(
                 shared,
                 p,
@@ -142,6 +149,12 @@ pub(super) fn settle(
                 Reason::NotPaired,
                 now,
             )));
+        }
+        Ok(Err(Some(e))) => {
+            log::error!("cannot make a device token: {e}");
+            return Err(Box::new(Refused::plain(ErrorShape::unavailable(
+                "gateway cannot make a device token",
+            ))));
         }
         Err(e) => {
             log::error!("cannot write '{}': {e}", shared.devices().path().display());
