@@ -19,6 +19,8 @@ mod artifact;
 mod attack;
 #[path = "gateway/device.rs"]
 mod device;
+#[path = "gateway/handoff.rs"]
+mod handoff;
 #[path = "gateway/load.rs"]
 mod load;
 #[path = "gateway/memory.rs"]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::device::Device;
+use crate::handoff;
 use crate::load;
 use crate::procs;
 use crate::report::{kib, Met, Table};
@@ -17,6 +18,7 @@ use crate::wire::{self, RawConn, Target};
 
 const RTT_TARGET: &str = "p50 ≤ 100 µs";
 const RSS_TARGET: &str = "≤ 24 KiB/node";
+const PINNED: &str = "node.invoke round trip, gateway and bench on one CPU: p50";
 
 /// Connects a node with a fresh device identity; returns it and its id.
 fn connect_node(t: &Target, name: &str) -> Result<(wire::Ws, String), String> {
@@ -123,6 +125,7 @@ pub fn rows(t: &mut Table, target: &Target, pid: Option<u32>, external: bool, ca
     let what_rss = "RSS with 100 idle connected nodes";
     if external {
         t.na("12a", &what, RTT_TARGET, crate::EXT);
+        t.na("12d", PINNED, RTT_TARGET, crate::EXT);
         t.na("13", what_rss, RSS_TARGET, crate::EXT);
         return;
     }
@@ -140,10 +143,37 @@ pub fn rows(t: &mut Table, target: &Target, pid: Option<u32>, external: bool, ca
         }
         Err(e) => t.add("12", &what, RTT_TARGET, (e, Met::No)),
     }
+    let floor = "the same six thread hand-offs doing no work (bench threads): p50";
+    match handoff::floor_rtt(200, calls) {
+        Ok(v) => {
+            let (p50, p99) = (load::percentile(&v, 50.0), load::percentile(&v, 99.0));
+            t.add(
+                "12c",
+                floor,
+                "—",
+                (format!("{p50:.0} µs (p99 {p99:.0} µs)"), Met::Na),
+            );
+        }
+        Err(e) => t.add("12c", floor, "—", (e, Met::No)),
+    }
     let Some(p) = pid else {
+        t.na("12d", PINNED, RTT_TARGET, crate::NO_PID);
         t.na("13", what_rss, RSS_TARGET, crate::NO_PID);
         return;
     };
+    let pinned = handoff::Pinned::here(p).and_then(|pin| {
+        let v = invoke_rtt(target, 200, calls);
+        drop(pin);
+        v
+    });
+    match pinned {
+        Ok(v) => {
+            let (p50, p99) = (load::percentile(&v, 50.0), load::percentile(&v, 99.0));
+            let res = format!("{p50:.0} µs (p99 {p99:.0} µs)");
+            t.add("12d", PINNED, RTT_TARGET, (res, Met::of(p50 <= 100.0)));
+        }
+        Err(e) => t.add("12d", PINNED, RTT_TARGET, (e, Met::No)),
+    }
     let rss = |p| procs::status_field(p, "VmRSS");
     std::thread::sleep(Duration::from_millis(300));
     let before = rss(p);
