@@ -10,6 +10,7 @@
 
 pub mod cancel;
 pub mod http;
+pub mod openai;
 pub mod sse;
 
 pub use cancel::Cancel;
