@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: unique temp dirs, a running
 //! gateway on a free loopback port, raw HTTP and WebSocket clients, and
-//! fake peers (an event-collecting operator, a node host) in `fake`.
+//! fake peers (an event-collecting operator, a node host) in `fake`, and a
+//! fake OpenAI-compatible model server in `fake_openai`.
 //!
 //! Every blocking read has a timeout and a process-wide watchdog ends the
 //! test binary if anything still hangs, so no test can stall CI.
@@ -9,6 +10,7 @@
 
 mod device;
 mod fake;
+pub mod fake_openai;
 mod service_host;
 
 pub use device::Identity;
