@@ -106,11 +106,29 @@ pub fn complete(
     // One exit for every message, so no path can leak the key: an upstream
     // may quote it back in an error.
     match (result, p.api_key.as_deref()) {
-        (Err(Failure::Error(m)), Some(key)) if key.len() >= 4 => {
-            Err(Failure::Error(m.replace(key, "***")))
-        }
+        (Err(Failure::Error(m)), Some(key)) => Err(Failure::Error(hide_key(m, key))),
         (result, _) => result,
     }
+}
+
+/// The message with the key replaced by `***`, also where a preview was
+/// cut inside it (its start just before the closing `…`). A key under 4
+/// characters is no secret worth mangling every message for.
+fn hide_key(message: String, key: &str) -> String {
+    if key.len() < 4 {
+        return message;
+    }
+    let message = message.replace(key, "***");
+    let Some(cut) = message.strip_suffix('…') else {
+        return message;
+    };
+    // Bounded by the key's length.
+    for n in (4..key.len()).rev() {
+        if let Some(start) = key.get(..n).and_then(|k| cut.strip_suffix(k)) {
+            return format!("{start}***…");
+        }
+    }
+    message
 }
 
 fn turn(

@@ -413,3 +413,12 @@ fn previews_are_one_short_line() {
     assert!(p.ends_with('…'));
     assert_eq!(preview(""), "");
 }
+
+#[test]
+fn the_key_is_hidden_even_where_a_preview_cut_it() {
+    let hide = |m: &str| hide_key(m.to_string(), KEY);
+    assert_eq!(hide(&format!("a {KEY} b {KEY}")), "a *** b ***");
+    assert_eq!(hide("bad key: sk-test-sec…"), "bad key: ***…");
+    assert_eq!(hide("ends in sk-…"), "ends in sk-…");
+    assert_eq!(hide_key(format!("x {KEY}"), "k"), format!("x {KEY}"));
+}
