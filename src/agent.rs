@@ -9,5 +9,6 @@
 //! process group, so an abort or timeout ends the turn within a second.
 
 pub mod cancel;
+pub mod command;
 
 pub use cancel::Cancel;
