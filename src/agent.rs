@@ -9,6 +9,7 @@
 //! process group, so an abort or timeout ends the turn within a second.
 
 pub mod cancel;
+pub mod command;
 pub mod http;
 pub mod openai;
 pub mod sse;

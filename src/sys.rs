@@ -254,6 +254,24 @@ pub fn kill(pid: u32, sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Sends `sig` to every process in the group `pgid`: a child started as
+/// its own group leader, with whatever it spawned. Refuses 0 (our own
+/// group), 1 (init's) and anything that becomes negative.
+pub fn kill_group(pgid: u32, sig: i32) -> io::Result<()> {
+    let pgid = to_pid(pgid)?;
+    if pgid == 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "invalid process group 1",
+        ));
+    }
+    // SAFETY: killpg takes no pointers; `pgid` is a group id above 1.
+    if unsafe { libc::killpg(pgid, sig) } != 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
 /// Whether `pid` exists. A zombie (exited, not yet reaped) still counts;
 /// callers that wait for an exit must check for that themselves.
 pub fn process_alive(pid: u32) -> bool {
@@ -418,6 +436,13 @@ mod tests {
     #[test]
     fn uid_0_is_named_root() {
         assert_eq!(user_name(0).as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn kill_group_refuses_special_groups() {
+        assert!(kill_group(0, 0).is_err());
+        assert!(kill_group(1, 0).is_err());
+        assert!(kill_group(u32::MAX, 0).is_err());
     }
 
     #[test]
