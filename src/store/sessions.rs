@@ -16,8 +16,10 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
+
+use serde::{Serialize, Serializer};
 
 use super::{sync_dir, transcript, write_atomic};
 use crate::error::Error;
@@ -63,8 +65,18 @@ impl fmt::Display for TooManySessions {
 
 impl std::error::Error for TooManySessions {}
 
-/// One agent's index, by lowercased session key.
-type Index = BTreeMap<String, SessionEntry>;
+/// One agent's index, by lowercased session key. Entries are shared so a
+/// listing copies pointers, not entries; a change replaces one.
+type Index = BTreeMap<String, Arc<SessionEntry>>;
+
+/// An index as the file holds it.
+struct IndexFile<'a>(&'a Index);
+
+impl Serialize for IndexFile<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, e)| (k, e.as_ref())))
+    }
+}
 
 /// The indexes of every agent. Memory: the entries of the files found at
 /// start plus at most `max_sessions` per agent created since; agents are
@@ -76,7 +88,8 @@ pub struct SessionStore {
     agents: Mutex<BTreeMap<String, Index>>,
 }
 
-type Row = (String, String, SessionEntry);
+/// One listed session: agent, key, entry.
+type Row = (String, String, Arc<SessionEntry>);
 
 impl SessionStore {
     /// Loads every `<state_dir>/agents/*/sessions/sessions.json`; missing
@@ -146,7 +159,9 @@ impl SessionStore {
 
     pub fn get(&self, agent: &str, key: &str) -> Option<SessionEntry> {
         let agent = agent_id(agent).ok()?;
-        self.lock().get(&agent)?.get(&key.to_lowercase()).cloned()
+        let agents = self.lock();
+        let entry = agents.get(&agent)?.get(&key.to_lowercase())?;
+        Some(SessionEntry::clone(entry))
     }
 
     /// The entry of `key`, created (with a new session id and its
@@ -166,7 +181,7 @@ impl SessionStore {
         let mut agents = self.lock();
         let index = agents.entry(agent.clone()).or_default();
         if let Some(entry) = index.get(&key) {
-            return Ok((entry.clone(), false));
+            return Ok((SessionEntry::clone(entry), false));
         }
         if index.len() >= self.max_sessions {
             return Err(io::Error::other(TooManySessions(self.max_sessions)));
@@ -176,7 +191,7 @@ impl SessionStore {
         entry.model_provider = provider.map(str::to_string);
         entry.model = model.map(str::to_string);
         self.start_transcript(&agent, &entry)?;
-        self.put(index, &agent, &key, Some(entry.clone()))?;
+        self.put(index, &agent, &key, Some(Arc::new(entry.clone())))?;
         Ok((entry, true))
     }
 
@@ -197,9 +212,9 @@ impl SessionStore {
         let Some(old) = index.get(&key) else {
             return Ok(None);
         };
-        let mut entry = old.clone();
+        let mut entry = SessionEntry::clone(old);
         f(&mut entry);
-        if entry == *old {
+        if entry == **old {
             return Ok(Some(entry));
         }
         if !usable_session_id(&entry.session_id) {
@@ -208,7 +223,7 @@ impl SessionStore {
                 entry.session_id
             )));
         }
-        self.put(index, &agent, &key, Some(entry.clone()))?;
+        self.put(index, &agent, &key, Some(Arc::new(entry.clone())))?;
         Ok(Some(entry))
     }
 
@@ -228,7 +243,7 @@ impl SessionStore {
         };
         let entry = old.renewed(crate::sys::uuid_v4(), now_ms);
         self.start_transcript(&agent, &entry)?;
-        self.put(index, &agent, &key, Some(entry.clone()))?;
+        self.put(index, &agent, &key, Some(Arc::new(entry.clone())))?;
         Ok(Some(entry))
     }
 
@@ -250,6 +265,7 @@ impl SessionStore {
         let Some(old) = self.put(index, &agent, &key, None)? else {
             return Ok(None);
         };
+        let old = Arc::unwrap_or_clone(old);
         let mut archived = Vec::new();
         if delete_transcript {
             let path = self
@@ -287,7 +303,7 @@ impl SessionStore {
             text.is_some_and(|t| t.to_lowercase().contains(needle))
         };
         let agents = self.lock();
-        let mut rows: Vec<(&String, &String, &SessionEntry)> = agents
+        let mut rows: Vec<(&String, &String, &Arc<SessionEntry>)> = agents
             .iter()
             .filter(|(a, _)| agent.as_ref().is_none_or(|want| want == *a))
             .flat_map(|(a, index)| index.iter().map(move |(k, e)| (a, k, e)))
@@ -334,8 +350,8 @@ impl SessionStore {
         index: &mut Index,
         agent: &str,
         key: &str,
-        entry: Option<SessionEntry>,
-    ) -> io::Result<Option<SessionEntry>> {
+        entry: Option<Arc<SessionEntry>>,
+    ) -> io::Result<Option<Arc<SessionEntry>>> {
         let old = match entry {
             Some(e) => index.insert(key.to_string(), e),
             None => match index.remove(key) {
@@ -357,7 +373,7 @@ impl SessionStore {
         let dir = self.sessions_dir(agent);
         make_dirs(&dir)?;
         // Two-space indentation, as the reference writes it.
-        let mut text = serde_json::to_vec_pretty(index)?;
+        let mut text = serde_json::to_vec_pretty(&IndexFile(index))?;
         text.push(b'\n');
         write_atomic(&dir.join(INDEX), &text, 0o600)
     }
@@ -480,7 +496,7 @@ fn load(path: &Path) -> Result<Option<Index>, Error> {
             .get(&key)
             .is_none_or(|e| e.updated_at <= entry.updated_at)
         {
-            index.insert(key, entry);
+            index.insert(key, Arc::new(entry));
         }
     }
     Ok(Some(index))

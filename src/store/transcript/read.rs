@@ -256,16 +256,21 @@ pub fn history(path: &Path, limit: usize, max_bytes: usize) -> io::Result<Histor
         if limit == 0 {
             continue;
         }
-        ring_bytes += body.len();
+        // The line moves into the ring and the buffer of the one it
+        // pushes out is read into next: no allocation per line.
+        let len = body.len();
+        buf.truncate(len);
+        ring_bytes += len;
         ring.push_back(Kept {
             seq: total,
             line_no,
             unterminated,
-            raw: body.to_vec(),
+            raw: std::mem::take(&mut buf),
         });
         while ring.len() > limit || (ring.len() > 1 && ring_bytes > ring_budget) {
             if let Some(old) = ring.pop_front() {
                 ring_bytes -= old.raw.len();
+                buf = old.raw;
             }
         }
     }
