@@ -25,8 +25,8 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 use crate::error::Error;
 use crate::sys;
 use file::FileSink;
-pub use format::escape_controls;
-use format::{format_line, rfc3339, Format};
+pub use format::{escape_controls, rfc3339};
+use format::{format_line, Format};
 
 /// The target of the gateway's start-up lines (where it listens, where the
 /// token is, what `--force` stopped). `main` prints them on stdout for
