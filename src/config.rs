@@ -14,8 +14,8 @@
 //! flags of `run`), where the installed services keep their files, and
 //! which settings a reload may change in place (`classify`).
 
+pub mod agents;
 mod auth;
-#[allow(dead_code)] // read by the agent runs as they land
 pub mod backend;
 mod ceiling;
 mod changes;
@@ -236,6 +236,7 @@ pub fn resolve_run(args: &RunArgs, env: Env) -> Result<Settings, Error> {
             json: args.json_logs,
         },
         models: file.models,
+        agents: file.agents,
         default_agent_id: file.default_agent_id.unwrap_or_else(|| "main".to_string()),
         main_key: file.main_key.unwrap_or_else(|| "main".to_string()),
         session_scope: file.session_scope.unwrap_or("per-sender").to_string(),

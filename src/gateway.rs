@@ -27,6 +27,7 @@ use crate::logging;
 use crate::state::Shared;
 use crate::store::devices::DeviceStore;
 use crate::store::identity::Identity;
+use crate::store::sessions::SessionStore;
 use crate::sys;
 use accept::accept_loop;
 use notify::Notifier;
@@ -92,6 +93,10 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     let secret = resolve_secret(&settings, &mut |line| say.line(line))?;
     let devices = DeviceStore::open(&settings.state_dir)?;
     let identity = Identity::load_or_create(&settings.state_dir)?;
+    let sessions = SessionStore::open(&settings.state_dir, settings.agents.max_sessions)?;
+    for (agent, key) in crate::runs::recover(&sessions) {
+        log::warn!("session {key} of agent {agent}: its run was interrupted; recorded as failed");
+    }
     let listen: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -102,7 +107,7 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         secret,
         listen.clone(),
         log_file,
-        (devices, identity),
+        (devices, identity, sessions),
     ));
     spawn_named("signals", {
         let (shared, reloader) = (shared.clone(), reloader.clone());
@@ -125,6 +130,9 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
     }
     let pid = std::process::id();
     log_ceiling(&shared.live().settings.limits);
+    if let Some(model) = &shared.live().settings.agents.primary {
+        say.line(&format!("agent model: {model}"));
+    }
     for addr in &listen {
         say.line(&format!("listening on ws://{addr} (PID {pid})"));
     }

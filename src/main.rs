@@ -5,7 +5,6 @@
 //! the exit status their kind implies (1 runtime, 2 usage, 78 config).
 #![deny(unsafe_code)]
 
-#[allow(dead_code, unused_imports)] // wired to the runs as they land
 mod agent;
 mod auth;
 mod cli;
@@ -18,6 +17,7 @@ mod logging;
 mod methods;
 mod output;
 mod protocol;
+mod runs;
 mod service;
 mod state;
 mod store;

@@ -10,6 +10,8 @@
 //! never block and never touch the caller's socket. Methods the gateway does not implement answer
 //! "unknown method", never a fake success.
 
+mod agent;
+mod chat;
 mod config;
 pub mod devices;
 mod ids;
@@ -18,6 +20,7 @@ mod models;
 mod node_invoke;
 pub mod node_pairing;
 mod nodes;
+mod sessions;
 mod system;
 
 use serde_json::value::RawValue;
@@ -49,7 +52,7 @@ pub struct Caller {
 /// What a handler is given: the shared state, this request's
 /// configuration snapshot, the caller and the params as sent.
 pub struct Ctx<'a> {
-    pub shared: &'a Shared,
+    pub shared: &'a Arc<Shared>,
     pub live: &'a Live,
     pub caller: &'a Caller,
     /// The request's id: a request answered later is answered under it.
@@ -68,6 +71,12 @@ pub struct Ctx<'a> {
 pub enum Answer {
     Now(Payload),
     Later(Later),
+    /// A first `res` now and another later under the same id (`agent`'s
+    /// acceptance, then its final).
+    NowAndLater(Payload, Later),
+    /// A whole `res` frame built by the handler (a replayed final that is
+    /// `ok:false` with a payload as well as an error).
+    Frame(String),
 }
 
 impl From<Payload> for Answer {
@@ -289,6 +298,90 @@ pub static METHODS: &[Method] = &[
         roles: Roles::Node,
         handler: |c| now(nodes::plugin_tools_update(c)),
     },
+    Method {
+        name: "agent",
+        scope: Some(SCOPE_WRITE),
+        roles: Roles::Operator,
+        handler: |c| agent::agent(c),
+    },
+    Method {
+        name: "agent.wait",
+        scope: Some(SCOPE_WRITE),
+        roles: Roles::Operator,
+        handler: |c| agent::agent_wait(c),
+    },
+    Method {
+        name: "chat.send",
+        scope: Some(SCOPE_WRITE),
+        roles: Roles::Operator,
+        handler: |c| chat::chat_send(c),
+    },
+    Method {
+        name: "chat.history",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(chat::chat_history(c)),
+    },
+    Method {
+        name: "chat.abort",
+        scope: Some(SCOPE_WRITE),
+        roles: Roles::Operator,
+        handler: |c| now(chat::chat_abort(c)),
+    },
+    Method {
+        name: "sessions.list",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::sessions_list(c)),
+    },
+    Method {
+        name: "sessions.describe",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::sessions_describe(c)),
+    },
+    Method {
+        name: "sessions.preview",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::sessions_preview(c)),
+    },
+    Method {
+        name: "sessions.subscribe",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::sessions_subscribe(c, true)),
+    },
+    Method {
+        name: "sessions.unsubscribe",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::sessions_subscribe(c, false)),
+    },
+    Method {
+        name: "sessions.patch",
+        scope: Some(SCOPE_WRITE),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::sessions_patch(c)),
+    },
+    Method {
+        name: "sessions.reset",
+        scope: Some(SCOPE_ADMIN),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::sessions_reset(c)),
+    },
+    Method {
+        name: "sessions.delete",
+        scope: Some(SCOPE_ADMIN),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::sessions_delete(c)),
+    },
+    Method {
+        name: "agents.list",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(sessions::agents_list(c)),
+    },
 ];
 
 /// The events sent, advertised in `hello-ok.features.events`.
@@ -304,6 +397,9 @@ pub const EVENTS: &[&str] = &[
     "node.runnerInventory.changed",
     "node.invoke.request",
     "node.hostStats",
+    "agent",
+    "chat",
+    "sessions.changed",
 ];
 
 pub fn find(name: &str) -> Option<&'static Method> {
@@ -447,7 +543,21 @@ mod tests {
                 "node.event",
                 "node.runnerInventory.update",
                 "node.skills.update",
-                "node.pluginTools.update"
+                "node.pluginTools.update",
+                "agent",
+                "agent.wait",
+                "chat.send",
+                "chat.history",
+                "chat.abort",
+                "sessions.list",
+                "sessions.describe",
+                "sessions.preview",
+                "sessions.subscribe",
+                "sessions.unsubscribe",
+                "sessions.patch",
+                "sessions.reset",
+                "sessions.delete",
+                "agents.list"
             ]
         );
         let mut sorted = names.clone();
@@ -463,5 +573,8 @@ mod tests {
         assert_eq!(scope_for("health"), SCOPE_READ);
         assert_eq!(scope_for("logs.tail"), SCOPE_READ);
         assert_eq!(scope_for("cron.list"), SCOPE_ADMIN);
+        assert_eq!(scope_for("agent"), SCOPE_WRITE);
+        assert_eq!(scope_for("chat.history"), SCOPE_READ);
+        assert_eq!(scope_for("sessions.delete"), SCOPE_ADMIN);
     }
 }

@@ -36,6 +36,8 @@ mod outbox;
 mod pending;
 mod presence;
 mod relay;
+mod run_relay;
+mod runs;
 mod slots;
 
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -52,6 +54,7 @@ use crate::config::{Limits, Settings};
 use crate::protocol::StateVersion;
 use crate::store::devices::DeviceStore;
 use crate::store::identity::Identity;
+use crate::store::sessions::SessionStore;
 pub use budget::Budget;
 use clients::Clients;
 pub use clients::{Audience, ConnId, Member};
@@ -65,6 +68,8 @@ pub use pending::{Full, Waiter, Work};
 use presence::Presence;
 pub use presence::{PresenceKey, FIELDS as PRESENCE_FIELDS};
 pub use relay::{node_error, Invoke, Invoked, Later};
+pub use run_relay::{Admitted, Ending, LATER_PREFIX as RUN_LATER_PREFIX};
+pub use runs::{Full as RunsFull, Job, Kind as RunKind, Run, RunCaps, Runs, WaitKind};
 pub use slots::{addr_key, NoSlot, UnauthSlot};
 use slots::{Claim, Slots};
 
@@ -87,6 +92,7 @@ struct State {
     nodes: Nodes,
     pending: Pending,
     idem: IdemCache,
+    runs: Runs,
 }
 
 /// What a configuration reload may change: swapped whole, so a connection
@@ -108,6 +114,9 @@ pub struct Counts {
     pub nodes: usize,
     /// Requests waiting for a later answer (invokes in flight).
     pub pending: usize,
+    /// Sessions with an agent run executing, and runs in all (waiting
+    /// ones included).
+    pub runs: (usize, usize),
 }
 
 /// Everything connections share, created once by the gateway.
@@ -133,6 +142,21 @@ pub struct Shared {
     /// with `state` held.
     devices: DeviceStore,
     identity: Identity,
+    /// Sessions and their transcripts: their own lock and files, never
+    /// taken with `state` held.
+    sessions: SessionStore,
+}
+
+/// How many runs may execute and wait: `agents.defaults.maxConcurrent`
+/// sessions at once, four waiting behind each, 256 in the table (each
+/// holds at most one message of `session.maxMessageBytes`).
+fn run_caps(s: &Settings) -> RunCaps {
+    RunCaps {
+        max_running: s.agents.max_concurrent,
+        max_queued_per_session: 4,
+        max_total: 256,
+        max_waiters: 16,
+    }
 }
 
 fn limiter_config(l: &Limits) -> LimiterConfig {
@@ -157,7 +181,7 @@ impl Shared {
         secret: Secret,
         listen: Vec<SocketAddr>,
         log_file: Option<PathBuf>,
-        (devices, identity): (DeviceStore, Identity),
+        (devices, identity, sessions): (DeviceStore, Identity, SessionStore),
     ) -> Shared {
         let limiter = Limiter::new(limiter_config(&settings.limits));
         let frame_budget = Arc::new(Budget::new(settings.limits.large_frame_budget()));
@@ -190,6 +214,7 @@ impl Shared {
                 nodes: Nodes::default(),
                 pending: Pending::new(relay::PENDING_CAPS),
                 idem: IdemCache::new(relay::IDEM_BOUNDS),
+                runs: Runs::new(run_caps(&settings)),
             }),
             ordered: Mutex::new(()),
             ticker: OnceLock::new(),
@@ -199,6 +224,7 @@ impl Shared {
             live: Mutex::new(Arc::new(Live { settings, secret })),
             devices,
             identity,
+            sessions,
         }
     }
 
@@ -218,7 +244,11 @@ impl Shared {
     /// now on, and retunes the auth limiter without forgetting its counts.
     pub fn set_live(&self, live: Live) {
         let cfg = limiter_config(&live.settings.limits);
-        self.state().limiter.reconfigure(cfg);
+        {
+            let mut st = self.state();
+            st.limiter.reconfigure(cfg);
+            st.runs.set_max_running(live.settings.agents.max_concurrent);
+        }
         self.frame_budget
             .set_capacity(live.settings.limits.large_frame_budget());
         *lock(&self.live) = Arc::new(live);
@@ -247,6 +277,10 @@ impl Shared {
     /// The gateway's own device identity.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
     }
 
     pub fn sessions_path(&self) -> &str {
@@ -335,7 +369,11 @@ impl Shared {
     /// answer are dropped (nobody is left to read it); if it was a node,
     /// it is unlisted and the invokes it had in hand fail UNAVAILABLE.
     pub fn unregister(&self, id: ConnId) {
-        self.state().clients.remove(id);
+        {
+            let mut st = self.state();
+            st.clients.remove(id);
+            st.runs.drop_conn(id);
+        }
         // An invoke routed to this node in between finds no outbox to
         // send to, and is failed here with the others.
         self.node_gone(id);
@@ -354,6 +392,7 @@ impl Shared {
             unauthenticated: st.slots.len(),
             nodes: st.nodes.len(),
             pending: st.pending.waiters(),
+            runs: (st.runs.running(), st.runs.len()),
         }
     }
 

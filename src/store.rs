@@ -5,9 +5,7 @@
 pub mod devices;
 mod durable;
 pub mod identity;
-#[allow(dead_code)] // used by the agent runs as they land
 pub mod sessions;
-#[allow(dead_code, unused_imports)] // used by the agent runs as they land
 pub mod transcript;
 
 pub use durable::{sync_dir, write_atomic};

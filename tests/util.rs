@@ -155,6 +155,8 @@ pub struct Gateway {
     pub stdout: Vec<String>,
     stdout_rx: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
+    /// The environment it was started with, for a restart.
+    env: Vec<(String, String)>,
 }
 
 /// What to start a gateway with.
@@ -226,6 +228,10 @@ impl Gateway {
             stdout,
             stdout_rx,
             stderr,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         })
     }
 
@@ -247,19 +253,22 @@ impl Gateway {
             stdout: Vec::new(),
             stdout_rx,
             stderr,
+            env: Vec::new(),
         }
     }
 
     /// Kills the gateway with SIGKILL (no chance to flush or clean up)
     /// and starts a new one on the same home and state directory, with the
-    /// default config of `Opts`. Returns the new gateway, or why it did
+    /// same config file and environment. Returns the new gateway, or why it did
     /// not start.
     pub fn kill9_and_restart(mut self) -> Result<Gateway, String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let home = std::mem::replace(&mut self.home, TempDir(PathBuf::new()));
+        let env = std::mem::take(&mut self.env);
         drop(self);
-        Gateway::launch(home, &[], &[])
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Gateway::launch(home, &[], &env)
     }
 
     pub fn url(&self) -> String {

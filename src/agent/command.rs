@@ -29,7 +29,7 @@ use crate::config::backend::{CliBackend, InputKind, PromptWhen, SessionMode, SES
 use crate::error::io_message;
 use crate::sys::{self, EventFd};
 use child::{stop, watch, Pipes};
-pub use child::{MAX_STDOUT, STDERR_TAIL};
+
 pub use output::parse_output;
 
 /// Where clawgate reads its own secret from: never handed to a backend.

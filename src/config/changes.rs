@@ -86,6 +86,7 @@ pub fn classify(old: &Settings, mut new: Settings, secret_changed: bool) -> Chan
         trusted_proxies,
         log: LogSettings { level, file, json },
         models,
+        agents,
         default_agent_id,
         main_key,
         session_scope,
@@ -133,6 +134,7 @@ pub fn classify(old: &Settings, mut new: Settings, secret_changed: bool) -> Chan
     );
     d.hot("logging.level", &old.log.level, level);
     d.hot("models", &old.models, models);
+    d.hot("agents", &old.agents, agents);
     d.hot("session.mainKey", &old.main_key, main_key);
     d.hot("session.scope", &old.session_scope, session_scope);
     d.hot("commands.restart", &old.restart_enabled, restart_enabled);

@@ -3,7 +3,6 @@
 //! it back. It turns a file into `FileSettings` and knows nothing of flags
 //! or the environment; a missing file is its caller's decision.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
@@ -16,14 +15,17 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
+mod agents;
 mod checks;
 mod text;
 mod wording;
 
+use agents::{agent_settings, AgentsFile, ModelsFile, ScopeFile, SessionFile};
 use checks::{check, limits};
 use text::{substitute, values};
 use wording::json_error;
 
+use super::agents::AgentSettings;
 use super::{AuthMode, BindMode, Env, Limits, ModelEntry, ReloadMode};
 use crate::error::{io_message, Error};
 
@@ -63,6 +65,7 @@ pub struct FileSettings {
     pub log_level: Option<log::LevelFilter>,
     pub log_file: bool,
     pub models: Vec<ModelEntry>,
+    pub agents: AgentSettings,
     pub default_agent_id: Option<String>,
     pub main_key: Option<String>,
     pub session_scope: Option<&'static str>,
@@ -225,51 +228,6 @@ enum LevelFile {
     Trace,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-struct ModelsFile {
-    providers: BTreeMap<String, Obj<ProviderFile>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-struct ProviderFile {
-    base_url: Option<String>,
-    api_key: Option<String>,
-    api: Option<String>,
-    models: Vec<Obj<ModelFile>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ModelFile {
-    id: String,
-    name: Option<String>,
-    alias: Option<String>,
-    context_window: Option<u64>,
-    reasoning: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-struct AgentsFile {
-    default_id: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-struct SessionFile {
-    main_key: Option<String>,
-    scope: Option<ScopeFile>,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "kebab-case")]
-enum ScopeFile {
-    PerSender,
-    Global,
-}
-
 // ---- loading ----------------------------------------------------------------
 
 /// Who reads the file, which decides what an unset `${NAME}` in a secret
@@ -351,10 +309,11 @@ pub fn parse(path: &Path, raw: String, env: Env, reader: Reader) -> Result<FileS
         .map_err(|e| json_error(path, &e, &text, Some((&spans, &edits))))?;
     let limits = limits(&f.gateway.0.limits.0).map_err(|m| in_file(path, m))?;
     let models = check(&f).map_err(|m| in_file(path, m))?;
+    let agents = agent_settings(&f).map_err(|m| in_file(path, m))?;
     let FileConfig {
         gateway: Obj(g),
         logging: Obj(logging),
-        agents,
+        agents: agents_file,
         session,
         commands,
         ..
@@ -416,7 +375,8 @@ pub fn parse(path: &Path, raw: String, env: Env, reader: Reader) -> Result<FileS
         }),
         log_file: logging.file.unwrap_or(false),
         models,
-        default_agent_id: agents.0.default_id,
+        agents,
+        default_agent_id: agents_file.0.default_id,
         main_key: session.0.main_key,
         session_scope: session.0.scope.map(|s| match s {
             ScopeFile::PerSender => "per-sender",

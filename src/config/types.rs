@@ -172,6 +172,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     pub log: LogSettings,
     pub models: Vec<ModelEntry>,
+    /// Providers, CLI backends, agents and session bounds for runs.
+    pub agents: super::agents::AgentSettings,
     pub default_agent_id: String,
     pub main_key: String,
     /// "per-sender" or "global".

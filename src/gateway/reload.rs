@@ -190,6 +190,7 @@ impl Reloader {
             sys::monotonic_usec(),
             notify::status("restarting")
         ));
+        shared.runs_abort_all();
         shared.shutdown_all("gateway restarting", Some(RESTART_EXPECTED_MS));
         shared.drain(DRAIN);
         let err = std::process::Command::new(exe)

@@ -43,6 +43,7 @@ fn shutdown(shared: &Shared, notifier: &Notifier, signal: &str) -> ! {
         "STOPPING=1\n{}",
         notify::status(&format!("stopping ({signal})"))
     ));
+    shared.runs_abort_all();
     let told = shared.shutdown_all("gateway stopping", None);
     shared.drain(DRAIN);
     log::info!("stopped ({told} clients notified)");

@@ -79,6 +79,8 @@ pub(super) fn status(c: &Ctx) -> Result<Payload, ErrorShape> {
                 "unauthenticated": counts.unauthenticated,
                 "nodes": counts.nodes,
                 "pendingReplies": counts.pending,
+                "agentRuns": counts.runs.0,
+                "agentRunsQueued": counts.runs.1 - counts.runs.0,
             },
             "presenceEntries": counts.presence,
             "memoryCeiling": memory_ceiling(&s.limits),

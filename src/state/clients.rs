@@ -2,12 +2,12 @@
 //! an outbox each. A fan-out is collected here under the state lock and
 //! delivered after it is released.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 use super::outbox::{Delivery, Outbox, QueuedEvent};
-use crate::protocol::{has_scope, Role};
+use crate::protocol::{has_scope, Role, SCOPE_READ};
 
 /// A connection's id within this process: distinct for its lifetime,
 /// never reused. (The `connId` clients see is a UUID.)
@@ -49,6 +49,8 @@ pub enum Audience<'a> {
     Conn(ConnId),
     /// Every connection of this device, in this role when one is given.
     Device(&'a str, Option<Role>),
+    /// Connections that called `sessions.subscribe` (and may still read).
+    Subscribers,
 }
 
 impl Audience<'_> {
@@ -60,6 +62,8 @@ impl Audience<'_> {
             Audience::Device(device, role) => {
                 m.device.as_deref() == Some(device) && role.is_none_or(|r| r == m.role)
             }
+            // Filtered by the subscription set in `outboxes`.
+            Audience::Subscribers => m.role == Role::Operator && has_scope(&m.scopes, SCOPE_READ),
         }
     }
 }
@@ -73,6 +77,8 @@ struct Client {
 #[derive(Debug, Default)]
 pub(super) struct Clients {
     by_id: HashMap<ConnId, Client>,
+    /// Who gets `sessions.changed`.
+    subscribed: HashSet<ConnId>,
 }
 
 impl Clients {
@@ -82,6 +88,16 @@ impl Clients {
 
     pub(super) fn remove(&mut self, id: ConnId) {
         self.by_id.remove(&id);
+        self.subscribed.remove(&id);
+    }
+
+    /// `sessions.subscribe` / `sessions.unsubscribe` of a client.
+    pub(super) fn subscribe(&mut self, id: ConnId, on: bool) {
+        if !on {
+            self.subscribed.remove(&id);
+        } else if self.by_id.contains_key(&id) {
+            self.subscribed.insert(id);
+        }
     }
 
     pub(super) fn len(&self) -> usize {
@@ -109,6 +125,13 @@ impl Clients {
                 .get(&id)
                 .map(|c| c.outbox.clone())
                 .into_iter()
+                .collect(),
+            Audience::Subscribers => self
+                .subscribed
+                .iter()
+                .filter_map(|id| self.by_id.get(id).map(|c| (id, c)))
+                .filter(|(id, c)| to.admits(**id, &c.member))
+                .map(|(_, c)| c.outbox.clone())
                 .collect(),
             _ => self
                 .by_id

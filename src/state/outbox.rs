@@ -60,6 +60,10 @@ pub enum Delivery {
     /// Never dropped: the connection is closed 1008 "slow consumer"
     /// instead.
     Required,
+    /// Dropped when the outbox is full, never replacing an earlier one: a
+    /// run's streamed deltas, each part of a sequence whose final is
+    /// `Required` and carries the whole text.
+    Lossy,
 }
 
 /// An answer to a request that was not answered at once: the whole `res`
@@ -157,7 +161,7 @@ impl Outbox {
             }
         }
         if q.bytes + size > self.max_bytes {
-            if delivery == Delivery::Droppable {
+            if delivery != Delivery::Required {
                 return;
             }
             slow_consumer(&mut q);

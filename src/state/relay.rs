@@ -308,6 +308,9 @@ impl Shared {
     /// The waiter `(conn, req_id)` of `key` reached its deadline: its
     /// timeout reply, unless the answer came first.
     pub fn later_expired(&self, key: &str, conn: ConnId, req_id: &str) -> Option<String> {
+        if let Some(run) = key.strip_prefix(super::run_relay::LATER_PREFIX) {
+            return self.run_expired(run, conn, req_id);
+        }
         let (waiter, work) = self.state().pending.expire(key, conn, req_id)?;
         let e = match work {
             Work::Invoke { .. } => ended("TIMEOUT", "node invoke timed out".into()),

@@ -18,7 +18,9 @@ use std::time::SystemTime;
 use serde_json::{json, Map, Value};
 
 mod read;
-pub use read::{history, last_id, preview, History};
+#[cfg(test)]
+use read::History;
+pub use read::{history, last_id, preview};
 
 /// Readers skip a line longer than this instead of holding it: no message
 /// the gateway writes comes near it, and it bounds a reader's memory.

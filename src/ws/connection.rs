@@ -350,6 +350,19 @@ impl Connection {
                                     });
                                     return Ok(());
                                 }
+                                Ok(Answer::NowAndLater(payload, l)) => {
+                                    log::debug!("{} {method}: accepted in {took} ms", self.id);
+                                    later.push(Waiting {
+                                        deadline: l.deadline,
+                                        key: l.key,
+                                        req_id: id.as_str().into(),
+                                    });
+                                    self.bounded(&id, protocol::res_ok(&id, &payload))
+                                }
+                                Ok(Answer::Frame(frame)) => {
+                                    log::debug!("{} {method}: replayed in {took} ms", self.id);
+                                    self.bounded(&id, frame)
+                                }
                                 Ok(Answer::Now(payload)) => {
                                     let reply = self.bounded(&id, protocol::res_ok(&id, &payload));
                                     log::debug!(

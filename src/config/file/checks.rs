@@ -141,7 +141,7 @@ pub(super) fn check(f: &FileConfig) -> Result<Vec<ModelEntry>, String> {
     Ok(models)
 }
 
-fn nonblank(key: &str, value: Option<&str>) -> Result<(), String> {
+pub(super) fn nonblank(key: &str, value: Option<&str>) -> Result<(), String> {
     match value {
         Some(v) if v.trim().is_empty() => Err(format!("'{key}' must not be blank")),
         _ => Ok(()),
