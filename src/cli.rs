@@ -11,6 +11,7 @@
 //! tables here are checked against both (and against `man/clawgate.1` by
 //! the integration tests).
 
+mod agent;
 mod args;
 mod help;
 mod pairing;
@@ -36,6 +37,8 @@ pub const COMMANDS: &[&str] = &[
     "status",
     "probe",
     "logs",
+    "agent",
+    "sessions",
     "devices",
     "nodes",
     "install",
@@ -95,6 +98,8 @@ enum Sub {
     Status,
     Probe,
     Logs,
+    Agent,
+    Sessions,
     Devices,
     Nodes,
     Install,
@@ -106,13 +111,15 @@ enum Sub {
 
 impl Sub {
     /// In the order of `COMMANDS`, so that list stays the one source of names.
-    const ALL: [Sub; 13] = [
+    const ALL: [Sub; 15] = [
         Sub::Run,
         Sub::Call,
         Sub::Health,
         Sub::Status,
         Sub::Probe,
         Sub::Logs,
+        Sub::Agent,
+        Sub::Sessions,
         Sub::Devices,
         Sub::Nodes,
         Sub::Install,
@@ -140,6 +147,8 @@ impl Sub {
             Sub::Logs => &[LOCATION_FLAGS, CLIENT_FLAGS, LOGS_FLAGS],
             Sub::Devices => &[LOCATION_FLAGS, CLIENT_FLAGS, DEVICES_FLAGS],
             Sub::Nodes => &[LOCATION_FLAGS, CLIENT_FLAGS, NODES_FLAGS],
+            Sub::Agent => &[LOCATION_FLAGS, CLIENT_FLAGS, agent::AGENT_FLAGS],
+            Sub::Sessions => &[LOCATION_FLAGS, CLIENT_FLAGS, agent::SESSIONS_FLAGS],
             // The service's files are at fixed places: no location flags.
             Sub::Install => &[SERVICE_FLAGS, INSTALL_FLAGS],
             Sub::Uninstall | Sub::Start | Sub::Stop | Sub::Restart => &[SERVICE_FLAGS],
@@ -185,7 +194,7 @@ struct Raw {
     system: bool,
     user: bool,
     init: Option<Init>,
-    /// `devices` and `nodes`: the action and the id or name after it.
+    /// `devices`, `nodes`, `sessions`: the action and the id or name after it.
     verb: Option<Verb>,
     operand: Option<String>,
     role: Option<String>,
@@ -195,6 +204,7 @@ struct Raw {
     command: Option<String>,
     invoke_timeout_ms: Option<u64>,
     idempotency_key: Option<String>,
+    agent: agent::RawAgent,
 }
 
 impl Raw {
@@ -210,7 +220,7 @@ impl Raw {
 /// two, so `clawgate --reset --help` explains `--reset` instead of failing.
 enum Parsed {
     Flags(Box<Raw>),
-    /// With the action of `devices` or `nodes` when it came first.
+    /// With the action of a command that takes one, when it came first.
     Help(Option<Verb>),
     Version,
 }
@@ -297,7 +307,10 @@ fn parse_help(mut parser: lexopt::Parser) -> Result<Command, Error> {
         match arg {
             Short('h') | Long("help") => {}
             Value(v) if topic.is_none() => topic = Some(v.to_string_lossy().into_owned()),
-            Value(v) if verb.is_none() && matches!(topic.as_deref(), Some("devices" | "nodes")) => {
+            Value(v)
+                if verb.is_none()
+                    && matches!(topic.as_deref(), Some("devices" | "nodes" | "sessions")) =>
+            {
                 let sub = Sub::from_name(topic.as_deref().unwrap_or_default());
                 verb = Some(pairing::verb(sub.expect("a command with actions"), &v)?);
             }
@@ -350,7 +363,10 @@ fn parse_flags(parser: &mut lexopt::Parser, sub: Sub) -> Result<Parsed, Error> {
                 })?;
                 raw.method = Some(method);
             }
-            Value(v) if matches!(sub, Sub::Devices | Sub::Nodes) && raw.verb.is_none() => {
+            Value(v)
+                if matches!(sub, Sub::Devices | Sub::Nodes | Sub::Sessions)
+                    && raw.verb.is_none() =>
+            {
                 raw.verb = Some(pairing::verb(sub, &v)?);
             }
             Value(v) if raw.verb.is_some() && raw.operand.is_none() => {
@@ -404,6 +420,7 @@ fn set_flag(
         "expect-final" => raw.expect_final = switch(parser, name)?,
         "no-probe" => raw.no_probe = switch(parser, name)?,
         "follow" => raw.follow = switch(parser, name)?,
+        "limit" if sub == Sub::Sessions => raw.limit = Some(value(parser, name, agent::count)?),
         "limit" => raw.limit = Some(value(parser, name, limit)?),
         "system" => raw.system = switch(parser, name)?,
         "user" => raw.user = switch(parser, name)?,
@@ -414,7 +431,7 @@ fn set_flag(
         "command" => raw.command = Some(value(parser, name, word)?),
         "invoke-timeout" => raw.invoke_timeout_ms = Some(value(parser, name, timeout)?),
         "idempotency-key" => raw.idempotency_key = Some(value(parser, name, nonempty)?),
-        _ => return Ok(false),
+        _ => return agent::set_flag(&mut raw.agent, name, parser),
     }
     Ok(true)
 }
@@ -459,6 +476,8 @@ fn validate(sub: Sub, mut raw: Raw) -> Result<Command, Error> {
         })),
         Sub::Devices => pairing::devices(raw).map(Command::Devices),
         Sub::Nodes => pairing::nodes(raw).map(Command::Nodes),
+        Sub::Agent => agent::agent(raw).map(Command::Agent),
+        Sub::Sessions => agent::sessions(raw).map(Command::Sessions),
         Sub::Install | Sub::Uninstall | Sub::Start | Sub::Stop | Sub::Restart => {
             let action = sub.service_action().expect("a service command");
             service_args(action, raw).map(Command::Service)

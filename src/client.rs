@@ -1,18 +1,21 @@
 //! The client commands: `call`, `health`, `status`, `probe`, `logs`,
-//! `devices` and `nodes`.
+//! `agent`, `sessions`, `devices` and `nodes`.
 //!
 //! Each opens one WebSocket to a gateway, answers the challenge with
 //! `connect`, makes its requests and closes, all under one deadline
-//! (`--timeout`). Start-up does no more than resolve the target, so
-//! `clawgate call health` costs a few milliseconds on loopback. Nothing here
-//! prints: results come back as text for `main` to print (`logs --follow`
-//! hands each batch of lines to a callback `main` gives it).
+//! (`--timeout`; an `agent` run waits as long as the run may take).
+//! Start-up does no more than resolve the target, so `clawgate call health`
+//! costs a few milliseconds on loopback. Nothing here prints: results come
+//! back as text for `main` to print (`logs --follow` hands each batch of
+//! lines to a callback `main` gives it, `agent` each piece of the reply).
 
+mod agent;
 mod devices;
 mod link;
 mod logs;
 mod nodes;
 mod rpc;
+mod sessions;
 mod status;
 mod table;
 
@@ -28,9 +31,11 @@ use crate::protocol;
 use link::{open, Failure, Hello, Session};
 use rpc::Rpc;
 
+pub use agent::agent;
 pub use devices::devices;
 pub use logs::logs;
 pub use nodes::nodes;
+pub use sessions::sessions;
 pub use status::status;
 
 fn env(k: &str) -> Option<String> {

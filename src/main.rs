@@ -61,6 +61,11 @@ fn dispatch() -> Result<i32, Error> {
         Command::Probe(args) => client::probe(&args)?,
         Command::Devices(args) => client::devices(&args)?,
         Command::Nodes(args) => client::nodes(&args)?,
+        // Each piece of the reply goes out as it arrives.
+        Command::Agent(args) => client::agent(&args, &mut |piece| {
+            out(piece, false);
+        })?,
+        Command::Sessions(args) => client::sessions(&args)?,
         Command::Logs(args) => {
             return client::logs(
                 &args,

@@ -1,6 +1,7 @@
 //! The service files in contrib/: systemd units that systemd itself
-//! accepts and that carry the supervision and hardening settings, and a
-//! procd init script that parses.
+//! accepts and that carry the supervision and hardening settings, a
+//! procd init script that parses, and an agents example whose model
+//! references name backends it configures.
 
 use std::process::Command;
 
@@ -94,4 +95,39 @@ fn the_openwrt_init_script_parses() {
     let script = contrib("openwrt/clawgate.init");
     assert!(script.starts_with("#!/bin/sh /etc/rc.common\n"));
     assert!(script.contains("USE_PROCD=1"));
+}
+
+#[test]
+fn the_agents_example_names_only_backends_it_configures_and_no_secret() {
+    let v: serde_json::Value = serde_json::from_str(&contrib("clawgate.agents.example.json"))
+        .expect("the agents example is JSON");
+    let providers = v["models"]["providers"].as_object().expect("a provider");
+    let backends = v["agents"]["defaults"]["cliBackends"]
+        .as_object()
+        .expect("a CLI backend");
+    let api = |p: &serde_json::Value| p["api"] == "openai-completions";
+    assert!(providers.values().any(api) && !backends.is_empty());
+    let agents = v["agents"]["list"].as_array().expect("agents.list");
+    let refs = agents
+        .iter()
+        .map(|a| &a["model"]["primary"])
+        .chain([&v["agents"]["defaults"]["model"]["primary"]])
+        .filter_map(serde_json::Value::as_str);
+    let mut seen = 0;
+    for r in refs {
+        let (backend, model) = r.split_once('/').expect("<backend>/<model>");
+        assert!(!model.is_empty(), "{r}");
+        assert!(
+            providers.contains_key(backend) || backends.contains_key(backend),
+            "'{r}' names no configured backend"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 2, "the default and an agent's own model");
+    // A copied example must not carry a key: at most a ${VARIABLE}.
+    for p in providers.values() {
+        if let Some(key) = p["apiKey"].as_str() {
+            assert!(key.starts_with("${") && key.ends_with('}'), "{key}");
+        }
+    }
 }

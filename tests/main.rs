@@ -2,6 +2,7 @@
 //! and talks to it over loopback sockets.
 mod util;
 
+mod agent_cli;
 mod ceiling;
 mod client;
 mod contrib;

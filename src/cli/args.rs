@@ -83,6 +83,8 @@ pub enum Command {
     Logs(LogsArgs),
     Devices(DevicesArgs),
     Nodes(NodesArgs),
+    Agent(AgentArgs),
+    Sessions(SessionsArgs),
     /// `install`, `uninstall`, `start`, `stop` and `restart`.
     Service(ServiceArgs),
     /// Help text to print on stdout (exit 0); it ends with a newline.
@@ -176,4 +178,74 @@ pub enum NodeAction {
 pub struct NodesArgs {
     pub client: ClientArgs,
     pub action: NodeAction,
+}
+
+/// How long `clawgate agent` waits for the run's final answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunWait {
+    /// `--timeout` was given: the whole command, connecting included,
+    /// keeps within it.
+    Timeout,
+    /// From the request on, this many milliseconds: the run's own timeout
+    /// and a margin for the gateway to answer after it.
+    Ms(u64),
+    /// The run has no timeout (`--run-timeout 0`): as long as it takes.
+    Unbounded,
+}
+
+/// `clawgate agent`: one message to an agent, its reply streamed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentArgs {
+    /// `timeout_ms` bounds connecting; see `wait` for the run.
+    pub client: ClientArgs,
+    pub message: String,
+    /// `None`: the gateway's default agent.
+    pub agent: Option<String>,
+    /// `None`: the agent's main session.
+    pub session: Option<String>,
+    /// The run's own timeout in seconds, sent as `timeout`; 0 is none.
+    pub run_timeout_s: u64,
+    pub wait: RunWait,
+    /// `None`: a fresh one is made for this call.
+    pub idempotency_key: Option<String>,
+}
+
+words! {
+    /// What `clawgate sessions` does, as typed after it.
+    pub enum SessionVerb {
+        List = "list",
+        History = "history",
+        Reset = "reset",
+        Delete = "delete",
+    }
+}
+
+/// `clawgate sessions ACTION`: the agent sessions a gateway keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionAction {
+    List {
+        agent: Option<String>,
+        search: Option<String>,
+        /// `None`: as many as the gateway lists by default.
+        limit: Option<usize>,
+    },
+    History {
+        key: String,
+        /// The last this many messages; `None`: the gateway's default.
+        limit: Option<usize>,
+    },
+    Reset {
+        key: String,
+    },
+    Delete {
+        key: String,
+        /// Also delete the transcript (`deleteTranscript`).
+        transcript: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionsArgs {
+    pub client: ClientArgs,
+    pub action: SessionAction,
 }

@@ -3,8 +3,10 @@
 //! Kept apart from the parser because they are prose that changes with the
 //! man page, not with parsing rules; a test holds the two in step.
 
+mod agent;
 mod pairing;
 
+use agent::{HELP_AGENT, HELP_SESSIONS};
 pub use pairing::verb_help;
 use pairing::{HELP_DEVICES, HELP_NODES};
 
@@ -18,6 +20,8 @@ pub fn help_text(cmd: Option<&str>) -> String {
         Some("status") => &[HELP_STATUS, HELP_CLIENT],
         Some("probe") => &[HELP_PROBE, HELP_CLIENT],
         Some("logs") => &[HELP_LOGS, HELP_CLIENT],
+        Some("agent") => &[HELP_AGENT, HELP_CLIENT],
+        Some("sessions") => &[HELP_SESSIONS, HELP_CLIENT],
         Some("devices") => &[HELP_DEVICES, HELP_CLIENT],
         Some("nodes") => &[HELP_NODES, HELP_CLIENT],
         Some("install") => &[HELP_INSTALL],
@@ -45,6 +49,8 @@ Commands:
   status     Show the service, the gateway reached and whether it answers
   probe      Connect, try the basic methods and report what works
   logs       Print the gateway's log file, or follow it
+  agent      Send a message to an agent and print its reply as it arrives
+  sessions   List agent sessions, show one's history, reset or delete one
   devices    List, approve or remove paired devices; rotate their tokens
   nodes      List, approve, describe and invoke the gateway's nodes
   install    Install clawgate as a systemd or procd service and start it

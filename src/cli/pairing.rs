@@ -1,15 +1,16 @@
-//! Phase two of `devices` and `nodes`: the action word, the id or name
-//! after it, and the flags only some actions take. Phase one accepts every
-//! flag of the command in any order (`clawgate nodes --json invoke ...`);
-//! here an action refuses the flags that mean nothing to it, as sudo-rs's
-//! typed actions do, so `devices list --role node` is an error and not a
-//! silently ignored filter.
+//! Phase two of the commands with actions (`devices`, `nodes` and
+//! `sessions`): the action word, the id or name after it, and the flags
+//! only some actions take. Phase one accepts every flag of the command in
+//! any order (`clawgate nodes --json invoke ...`); here an action refuses
+//! the flags that mean nothing to it, as sudo-rs's typed actions do, so
+//! `devices list --role node` is an error and not a silently ignored
+//! filter. `devices` and `nodes` are finished here; `sessions` in `agent`.
 
 use std::ffi::OsString;
 
 use super::{
     client_args, unexpected_argument, unknown_option, DeviceAction, DeviceVerb, DevicesArgs,
-    InvokeArgs, NodeAction, NodeVerb, NodesArgs, Raw, Sub, DEFAULT_TIMEOUT_MS,
+    InvokeArgs, NodeAction, NodeVerb, NodesArgs, Raw, SessionVerb, Sub, DEFAULT_TIMEOUT_MS,
 };
 use crate::error::Error;
 use crate::words::expected;
@@ -18,11 +19,12 @@ use crate::words::expected;
 /// `--invoke-timeout` says: the gateway's own default.
 pub const DEFAULT_INVOKE_TIMEOUT_MS: u64 = 30_000;
 
-/// The action of `devices` or `nodes`.
+/// The action of `devices`, `nodes` or `sessions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
     Device(DeviceVerb),
     Node(NodeVerb),
+    Session(SessionVerb),
 }
 
 impl Verb {
@@ -30,6 +32,7 @@ impl Verb {
         match self {
             Verb::Device(_) => Sub::Devices,
             Verb::Node(_) => Sub::Nodes,
+            Verb::Session(_) => Sub::Sessions,
         }
     }
 
@@ -37,6 +40,7 @@ impl Verb {
         match self {
             Verb::Device(v) => v.as_str(),
             Verb::Node(v) => v.as_str(),
+            Verb::Session(v) => v.as_str(),
         }
     }
 
@@ -51,6 +55,7 @@ impl Verb {
             Verb::Device(DeviceVerb::Rotate) => &["role", "scope"],
             Verb::Device(DeviceVerb::Revoke) => &["role"],
             Verb::Node(NodeVerb::Invoke) => super::NODES_FLAGS,
+            Verb::Session(v) => super::agent::session_flags(v),
             _ => &[],
         }
     }
@@ -67,6 +72,8 @@ impl Verb {
             Verb::Node(N::Remove) => Some("node id"),
             Verb::Node(N::Describe) => Some("node id or name"),
             Verb::Device(D::List) | Verb::Node(N::List | N::Pending | N::Invoke) => None,
+            Verb::Session(SessionVerb::List) => None,
+            Verb::Session(_) => Some("session key"),
         }
     }
 
@@ -76,6 +83,7 @@ impl Verb {
             Verb::Device(_) => "clawgate devices list",
             Verb::Node(NodeVerb::Approve | NodeVerb::Reject) => "clawgate nodes pending",
             Verb::Node(_) => "clawgate nodes list",
+            Verb::Session(_) => "clawgate sessions list",
         }
     }
 }
@@ -86,11 +94,13 @@ pub fn verb(sub: Sub, word: &OsString) -> Result<Verb, Error> {
     let found = match sub {
         Sub::Devices => text.parse().map(Verb::Device),
         Sub::Nodes => text.parse().map(Verb::Node),
-        _ => unreachable!("only devices and nodes take an action"),
+        Sub::Sessions => text.parse().map(Verb::Session),
+        _ => unreachable!("only devices, nodes and sessions take an action"),
     };
     found.map_err(|_| {
         let words: Vec<&str> = match sub {
             Sub::Devices => DeviceVerb::ALL.iter().map(|v| v.as_str()).collect(),
+            Sub::Sessions => SessionVerb::ALL.iter().map(|v| v.as_str()).collect(),
             _ => NodeVerb::ALL.iter().map(|v| v.as_str()).collect(),
         };
         Error::usage(format!(
@@ -102,14 +112,15 @@ pub fn verb(sub: Sub, word: &OsString) -> Result<Verb, Error> {
 }
 
 /// The action, its operand, and no flag it does not take.
-fn settle(sub: Sub, raw: &mut Raw) -> Result<(Verb, String), Error> {
+pub(super) fn settle(sub: Sub, raw: &mut Raw) -> Result<(Verb, String), Error> {
     let Some(verb) = raw.verb else {
         let name = sub.name();
         return Err(Error::usage(format!(
             "missing action for 'clawgate {name}' (e.g. 'clawgate {name} list'; see 'clawgate {name} --help')"
         )));
     };
-    let given = [
+    let mut given = vec![
+        ("limit", raw.limit.is_some()),
         ("role", raw.role.is_some()),
         ("scope", !raw.scopes.is_empty()),
         ("node", raw.node.is_some()),
@@ -118,6 +129,7 @@ fn settle(sub: Sub, raw: &mut Raw) -> Result<(Verb, String), Error> {
         ("invoke-timeout", raw.invoke_timeout_ms.is_some()),
         ("idempotency-key", raw.idempotency_key.is_some()),
     ];
+    given.extend(super::agent::given(&raw.agent));
     if let Some((flag, _)) = given
         .iter()
         .find(|(flag, set)| *set && !verb.flags().contains(flag))

@@ -138,7 +138,16 @@ devices list --dev --profile x  => '--dev' and '--profile' cannot be used togeth
 
 #[test]
 fn bad_command_lines_give_the_expected_usage_error() {
-    for line in USAGE_ERRORS.lines().filter(|l| !l.is_empty()) {
+    check_usage_errors(USAGE_ERRORS);
+    let long = format!("--profile {}", "p".repeat(65));
+    assert!(parse(long.split_whitespace()).is_err());
+    let empty = parse(["call", ""]).map_err(|e| e.to_string());
+    assert_eq!(empty, Err("method name must not be empty".to_owned()));
+}
+
+/// Each row of `table` (`args => message`) fails with that usage error.
+fn check_usage_errors(table: &str) {
+    for line in table.lines().filter(|l| !l.is_empty()) {
         let (args, want) = line.split_once(" => ").expect("table row has ' => '");
         match parse(args.split_whitespace()) {
             Ok(cmd) => panic!("'{args}' parsed as {cmd:?}"),
@@ -149,10 +158,6 @@ fn bad_command_lines_give_the_expected_usage_error() {
             ),
         }
     }
-    let long = format!("--profile {}", "p".repeat(65));
-    assert!(parse(long.split_whitespace()).is_err());
-    let empty = parse(["call", ""]).map_err(|e| e.to_string());
-    assert_eq!(empty, Err("method name must not be empty".to_owned()));
 }
 
 #[test]
@@ -396,6 +401,8 @@ fn each_help_documents_exactly_the_flags_its_command_takes() {
         LOGS_FLAGS,
         DEVICES_FLAGS,
         NODES_FLAGS,
+        super::agent::AGENT_FLAGS,
+        super::agent::SESSIONS_FLAGS,
         SERVICE_FLAGS,
         INSTALL_FLAGS,
     ]
@@ -433,6 +440,8 @@ fn every_flag_in_the_table_is_parsed() {
         LOGS_FLAGS,
         DEVICES_FLAGS,
         NODES_FLAGS,
+        super::agent::AGENT_FLAGS,
+        super::agent::SESSIONS_FLAGS,
         SERVICE_FLAGS,
         INSTALL_FLAGS,
         &call_status,
@@ -444,11 +453,12 @@ fn every_flag_in_the_table_is_parsed() {
     }
 }
 
-/// Every action of `devices` and `nodes`.
+/// Every action of `devices`, `nodes` and `sessions`.
 fn verbs() -> Vec<Verb> {
     let devices = DeviceVerb::ALL.iter().map(|v| Verb::Device(*v));
     devices
         .chain(NodeVerb::ALL.iter().map(|v| Verb::Node(*v)))
+        .chain(SessionVerb::ALL.iter().map(|v| Verb::Session(*v)))
         .collect()
 }
 
@@ -491,4 +501,5 @@ fn help_texts_are_narrow_plain_ascii() {
     }
 }
 
+mod agent;
 mod pairing;

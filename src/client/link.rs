@@ -258,6 +258,23 @@ impl Session {
         params: Option<&Value>,
         expect_final: bool,
     ) -> Result<Value, Failure> {
+        let f = self.exchange(method, params, expect_final, &mut |_| {})?;
+        if f["ok"] == true {
+            return Ok(f.get("payload").cloned().unwrap_or(Value::Null));
+        }
+        Err(Failure::Remote(f["error"].clone()))
+    }
+
+    /// One request, and the `res` frame that answers it, whole: a failed
+    /// `agent` run carries a payload beside its error. Events that arrive
+    /// meanwhile go to `on_event`, in order, as they come.
+    pub(super) fn exchange(
+        &mut self,
+        method: &str,
+        params: Option<&Value>,
+        expect_final: bool,
+        on_event: &mut dyn FnMut(&Value),
+    ) -> Result<Value, Failure> {
         let id = sys::uuid_v4();
         let mut frame = json!({"type": "req", "id": id, "method": method});
         if let Some(p) = params {
@@ -268,17 +285,17 @@ impl Session {
             .map_err(|e| Failure::Other(format!("sending to the gateway failed: {e}")))?;
         loop {
             let f = self.next_frame()?;
+            if f["type"] == "event" {
+                on_event(&f);
+                continue;
+            }
             if f["type"] != "res" || f["id"] != id.as_str() {
                 continue;
             }
-            if f["ok"] == true {
-                let payload = f.get("payload").cloned().unwrap_or(Value::Null);
-                if expect_final && payload["status"] == "accepted" {
-                    continue;
-                }
-                return Ok(payload);
+            if expect_final && f["ok"] == true && f["payload"]["status"] == "accepted" {
+                continue;
             }
-            return Err(Failure::Remote(f["error"].clone()));
+            return Ok(f);
         }
     }
 

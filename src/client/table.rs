@@ -1,7 +1,8 @@
-//! Plain-text tables and the small words in them, for `devices` and
-//! `nodes`: aligned columns, ids cut to a prefix that is still unique,
-//! ages ("3m ago"), and finding a listed id from a prefix typed back.
-//! Pure functions of the gateway's answers and the time given; no I/O.
+//! Plain-text tables and the small words in them, for `devices`, `nodes`
+//! and `sessions`: aligned columns, ids cut to a prefix that is still
+//! unique, ages ("3m ago"), finding a listed id from a prefix typed back,
+//! and text from elsewhere made safe for a terminal. Pure functions of the
+//! gateway's answers and the time given; no I/O.
 
 use serde_json::Value;
 
@@ -164,6 +165,27 @@ pub(super) fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }
 
+/// Text a model or a peer wrote, as it may go to a terminal: lines and
+/// tabs kept, carriage returns dropped (CRLF line ends), every other
+/// control character shown as `\u{..}`, so a reply can neither move the
+/// cursor nor send an escape sequence to the terminal. Character by
+/// character, so pieces of a text come out as the whole would.
+pub(super) fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(plain) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' => {}
+            c if plain(c) => out.push(c),
+            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +271,13 @@ mod tests {
         assert_eq!((list(&v, "l"), list(&v, "n")), ("p,q".into(), "-".into()));
         assert_eq!(items(&v, "l").len(), 2);
         assert!(items(&v, "z").is_empty());
+    }
+
+    #[test]
+    fn text_for_a_terminal_keeps_lines_and_shows_other_controls() {
+        assert_eq!(visible("a\n\tb é"), "a\n\tb é");
+        assert_eq!(visible("x\r\ny"), "x\ny");
+        assert_eq!(visible("\u{1b}[2J\u{7}\u{9b}"), "\\u{1b}[2J\\u{7}\\u{9b}");
+        assert_eq!(visible(""), "");
     }
 }

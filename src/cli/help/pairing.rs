@@ -1,10 +1,11 @@
 //! The help of `devices` and `nodes`: the command's own, listing its
 //! actions, and one for each action with its arguments and examples.
+//! `verb_help` puts any action's help together, those of `sessions` too.
 
 use super::super::{DeviceVerb, NodeVerb, Verb};
 
-/// The help of one action of `devices` or `nodes`: what it does, its own
-/// options, then the client options.
+/// The help of one action of `devices`, `nodes` or `sessions`: what it
+/// does, its own options, then the client options.
 pub fn verb_help(verb: Verb) -> String {
     use {DeviceVerb as D, NodeVerb as N};
     let text = match verb {
@@ -21,6 +22,7 @@ pub fn verb_help(verb: Verb) -> String {
         Verb::Node(N::Remove) => HELP_NODES_REMOVE,
         Verb::Node(N::Describe) => HELP_NODES_DESCRIBE,
         Verb::Node(N::Invoke) => HELP_NODES_INVOKE,
+        Verb::Session(v) => super::agent::session_verb_text(v),
     };
     let options = if text.contains("\nOptions:\n") {
         ""
