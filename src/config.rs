@@ -30,7 +30,7 @@ use std::path::Path;
 use crate::error::Error;
 pub use auth::check_stored_token;
 use auth::resolve_auth;
-pub use ceiling::{ceiling, fit_to_host, human, Host, IDEM_MAX_BYTES};
+pub use ceiling::{ceiling, fit_to_host, human, runs_ceiling, Host, IDEM_MAX_BYTES};
 pub use changes::{classify, Changes};
 pub use file::redact;
 use file::{in_file, FileSettings, GatewayMode, Reader, DEFAULT_DEBOUNCE_MS, MINIMAL_CONFIG};

@@ -129,7 +129,7 @@ pub fn run(args: &RunArgs, announce: &mut dyn FnMut(&str)) -> Result<(), Error> 
         })?;
     }
     let pid = std::process::id();
-    log_ceiling(&shared.live().settings.limits);
+    log_ceiling(&shared.live().settings);
     if let Some(model) = &shared.live().settings.agents.primary {
         say.line(&format!("agent model: {model}"));
     }
@@ -270,13 +270,16 @@ fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> Result<Thread, 
 
 /// The most memory these limits let the gateway use (see
 /// `config::ceiling`), so an operator sees it next to the host's.
-fn log_ceiling(l: &config::Limits) {
-    let c = config::ceiling(l);
+fn log_ceiling(s: &Settings) {
+    let (l, c) = (&s.limits, config::ceiling(&s.limits));
+    let runs = config::runs_ceiling(&s.agents);
     log::info!(
-        "memory ceiling {} ({} per connection x {} connections, {} shared)",
-        config::human(c.total),
+        "memory ceiling {} ({} per connection x {} connections, {} shared, {} for {} agent runs)",
+        config::human(c.total + runs),
         config::human(c.per_connection),
         l.max_connections,
-        config::human(c.shared)
+        config::human(c.shared),
+        config::human(runs),
+        s.agents.max_concurrent
     );
 }

@@ -24,5 +24,6 @@ mod reload;
 mod runs;
 mod service;
 mod service_status;
+mod sessions;
 mod slots;
 mod startup;

@@ -62,6 +62,18 @@ pub fn ceiling(l: &Limits) -> Ceiling {
     }
 }
 
+/// What agent runs may hold at once, on top of [`ceiling`]: per running
+/// session, its thread's stack (256 KiB), the history sent upstream
+/// (at most 1 MiB, kept twice: as read and as sent), a CLI backend's
+/// output (1 MiB) and the reply being streamed (bounded by that output or
+/// by the transcript size); and every admitted run's message, 256 runs at
+/// most (executing or waiting).
+pub fn runs_ceiling(a: &super::agents::AgentSettings) -> u64 {
+    let reply = MIB.min(a.max_transcript_bytes);
+    let per_run = 256 * KIB + 2 * MIB + MIB + reply;
+    per_run * a.max_concurrent as u64 + 256 * a.max_message_bytes as u64
+}
+
 /// What the host allows the process, read at start and at each reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Host {
