@@ -33,8 +33,12 @@ mod opts;
 mod procs;
 #[path = "gateway/report.rs"]
 mod report;
+#[path = "gateway/runs.rs"]
+mod runs;
 #[path = "gateway/storm.rs"]
 mod storm;
+#[path = "gateway/upstream.rs"]
+mod upstream;
 #[path = "gateway/wire.rs"]
 mod wire;
 
@@ -206,6 +210,8 @@ fn run(o: &Opts) -> Result<(), String> {
     }
     nodes::rows(&mut t, &target, pid, external, 2000);
     storm::row(&mut t, &target, external, 1000);
+    runs::rows(&mut t, external, o.quick);
+    runs::read_rows(&mut t, external);
     if let Some(kb) = pid.and_then(|p| procs::status_field(p, "VmRSS")) {
         notes.push(format!("gateway RSS at the end: {}", kib(kb)));
     }

@@ -259,8 +259,18 @@ impl Gateway {
 
     /// As `start`, with `config` as the config file's text.
     pub fn start_with(bin: &Path, config_text: &str) -> Result<Gateway, String> {
+        Gateway::start_prepared(bin, config_text, |_| Ok(()))
+    }
+
+    /// As `start_with`, after `prepare` filled the state directory.
+    pub fn start_prepared(
+        bin: &Path,
+        config_text: &str,
+        prepare: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<Gateway, String> {
         let home = TempDir::new("gw")?;
         let state = home.0.join("state");
+        prepare(&state)?;
         let config = home.0.join("clawgate.json");
         std::fs::write(&config, config_text).map_err(|e| format!("writing config: {e}"))?;
         let log = std::fs::File::create(home.0.join("gateway.log")).map_err(|e| e.to_string())?;

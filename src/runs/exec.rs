@@ -4,7 +4,7 @@
 //! tell the watchers. Nothing here holds the state lock while it reads a
 //! backend or writes a file; the session store keeps its own lock.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -20,6 +20,8 @@ use crate::store::transcript;
 
 /// Earlier messages read from the transcript for the upstream's context.
 const HISTORY_MESSAGES: usize = 200;
+/// The committing thread: a file append and an index write, shallow.
+const COMMIT_STACK_BYTES: usize = 64 * 1024;
 /// Their text at most, when the model has no context window configured
 /// (about 4 bytes a token otherwise).
 const HISTORY_BYTES: usize = 64 * 1024;
@@ -42,12 +44,34 @@ pub fn execute(shared: &Shared, run: &Run) -> Ending {
         Delivery::Required,
     );
     let mut facts = Facts::default();
-    let end = match prepare(shared, s, run, &mut em, &mut facts) {
-        Ok(input) => {
+    let prepared = prepare(shared, s, run, &mut em, &mut facts);
+    let path = facts.transcript.clone().unwrap_or_default();
+    let end = match prepared {
+        // The user's message is committed (appended, fsynced, the index
+        // marked) on a scoped thread while the backend starts: the disk's
+        // sync is not added to the time to the first token. The reply is
+        // committed only after it, so the transcript keeps its order.
+        Ok((input, user)) => std::thread::scope(|sc| {
+            let path = &path;
+            let commit = move || commit_user(shared, s, run, path, user);
+            let spawned = std::thread::Builder::new()
+                .name("commit".into())
+                .stack_size(COMMIT_STACK_BYTES)
+                .spawn_scoped(sc, commit.clone());
             let end = backend::turn(&input, &run.cancel, &mut em);
             em.flush();
-            end
-        }
+            let committed = match spawned {
+                Ok(h) => h.join().unwrap_or_else(|_| Err("commit failed".into())),
+                Err(_) => commit(),
+            };
+            match committed {
+                Ok(()) => {
+                    facts.user_committed = true;
+                    end
+                }
+                Err(m) => End::Failed(format!("cannot save the message: {m}")),
+            }
+        }),
         Err(_) if run.cancel.is_cancelled() => End::Cancelled,
         Err(m) => End::Failed(m),
     };
@@ -70,7 +94,7 @@ fn prepare<'a>(
     run: &'a Run,
     em: &mut Emitter,
     facts: &mut Facts,
-) -> Result<Input<'a>, String> {
+) -> Result<(Input<'a>, Value), String> {
     let store = shared.sessions();
     let model_ref = run.job.model.clone();
     let (entry, _) = store
@@ -101,23 +125,8 @@ fn prepare<'a>(
     let history = transcript::history(&path, HISTORY_MESSAGES, limit.max(1024))
         .map(|h| h.messages.iter().filter_map(plain).collect())
         .unwrap_or_default();
-    // The message is committed before the backend sees it: a crash from
-    // here on leaves it in the history, with the run recorded as failed.
-    let parent = transcript::last_id(&path).ok().flatten();
     let user = json!({"role": "user", "content": run.job.message, "timestamp": now_ms(),
                       "idempotencyKey": format!("{}:user", run.id)});
-    let (_, line) = transcript::message_line(parent.as_deref(), user);
-    transcript::append(&path, &[line], s.agents.max_transcript_bytes).map_err(|e| e.to_string())?;
-    facts.user_committed = true;
-    let run_id = run.id.to_string();
-    let _ = store.update(&run.agent, &run.session, |e| {
-        e.updated_at = now_ms();
-        e.last_interaction_at = Some(now_ms());
-        e.extra.insert("status".into(), json!("running"));
-        e.extra.insert("lastRunId".into(), json!(run_id));
-        e.extra.remove("abortedLastRun");
-    });
-    rows::changed(shared, s, &run.agent, &run.session, "agent.run.started");
     if run.cancel.is_cancelled() {
         return Err(String::new());
     }
@@ -140,7 +149,7 @@ fn prepare<'a>(
         system_prompt.push_str("\n\n");
         system_prompt.push_str(extra);
     }
-    Ok(Input {
+    let input = Input {
         settings: &s.agents,
         model_ref,
         system_prompt,
@@ -153,7 +162,37 @@ fn prepare<'a>(
             .workspace
             .clone()
             .unwrap_or_else(|| s.state_dir.join("workspace")),
-    })
+    };
+    Ok((input, user))
+}
+
+/// Commits the user's message: appended to the transcript (fsynced), the
+/// session marked running with this run, subscribers told. A crash from
+/// here on leaves the message in the history and the run recorded as
+/// failed at the next start.
+fn commit_user(
+    shared: &Shared,
+    s: &Settings,
+    run: &Run,
+    path: &Path,
+    user: Value,
+) -> Result<(), String> {
+    let parent = transcript::last_id(path).ok().flatten();
+    let (_, line) = transcript::message_line(parent.as_deref(), user);
+    transcript::append(path, &[line], s.agents.max_transcript_bytes).map_err(|e| e.to_string())?;
+    let run_id = run.id.to_string();
+    let marked = shared.sessions().update(&run.agent, &run.session, |e| {
+        e.updated_at = now_ms();
+        e.last_interaction_at = Some(now_ms());
+        e.extra.insert("status".into(), json!("running"));
+        e.extra.insert("lastRunId".into(), json!(run_id));
+        e.extra.remove("abortedLastRun");
+    });
+    if let Err(e) = marked {
+        log::warn!("session {}: cannot mark its run: {e}", run.session);
+    }
+    rows::changed(shared, s, &run.agent, &run.session, "agent.run.started");
+    Ok(())
 }
 
 /// How much earlier text fits the model's context: a quarter of its
