@@ -329,6 +329,12 @@ pub static METHODS: &[Method] = &[
         handler: |c| now(chat::chat_abort(c)),
     },
     Method {
+        name: "send",
+        scope: Some(SCOPE_WRITE),
+        roles: Roles::Operator,
+        handler: |c| now(chat::send(c)),
+    },
+    Method {
         name: "sessions.list",
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
@@ -549,6 +555,7 @@ mod tests {
                 "chat.send",
                 "chat.history",
                 "chat.abort",
+                "send",
                 "sessions.list",
                 "sessions.describe",
                 "sessions.preview",

@@ -265,3 +265,25 @@ fn clawgate_agent_streams_the_reply_and_exits_by_the_outcome() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn send_answers_as_the_reference_does_for_a_channel_it_lacks() {
+    let up = FakeOpenAi::start(reply(&["unused"]));
+    let gw = start(&up, "");
+    let mut op = op(&gw);
+    let empty = op.call("send", Some(json!({"to": "x", "idempotencyKey": "s1"})));
+    assert_eq!(
+        empty["error"]["message"], "invalid send params: text or media is required",
+        "{empty}"
+    );
+    let tg = op.call(
+        "send",
+        Some(json!({"to": "x", "message": "hi", "channel": "telegram", "idempotencyKey": "s2"})),
+    );
+    assert_eq!(tg["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(
+        tg["error"]["message"], "unsupported channel: telegram",
+        "{tg}"
+    );
+    assert!(up.requests().is_empty(), "nothing reached a model");
+}

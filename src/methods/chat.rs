@@ -150,6 +150,29 @@ pub(super) fn chat_history(c: &Ctx) -> Result<Payload, ErrorShape> {
     .into())
 }
 
+/// `send` delivers to external channels in the reference; clawgate has
+/// none, so it answers as the reference does for a channel it lacks.
+pub(super) fn send(c: &Ctx) -> Result<Payload, ErrorShape> {
+    let v = protocol::params_value("send", c.params, 64 * 1024)?;
+    let text = v["message"].as_str().is_some_and(|m| !m.trim().is_empty());
+    let media = v["mediaUrl"].as_str().is_some()
+        || v["mediaUrls"].as_array().is_some_and(|a| !a.is_empty());
+    if !text && !media {
+        return Err(ErrorShape::invalid(
+            "invalid send params: text or media is required",
+        ));
+    }
+    let channel = v["channel"].as_str().unwrap_or("").trim();
+    Err(ErrorShape::invalid(match channel {
+        "webchat" => {
+            "unsupported channel: webchat (internal-only). Use `chat.send` for WebChat UI messages."
+                .to_string()
+        }
+        "" => "unsupported channel: none configured".to_string(),
+        c => format!("unsupported channel: {}", protocol::clip(c, 64)),
+    }))
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an object")]
 struct AbortParams {
