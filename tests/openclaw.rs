@@ -35,6 +35,11 @@ pub fn stock_cli_or_skip(test: &str) -> Option<Vec<String>> {
 }
 
 pub fn openclaw(cli: &[String], home: &TempDir, args: &[&str]) -> Output {
+    openclaw_env(cli, home, args, &[])
+}
+
+/// The stock CLI with a clean environment of its own plus `env`.
+pub fn openclaw_env(cli: &[String], home: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(&cli[0]);
     c.args(&cli[1..])
         .args(args)
@@ -42,8 +47,9 @@ pub fn openclaw(cli: &[String], home: &TempDir, args: &[&str]) -> Output {
         .env("HOME", home.path())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null());
-    run_with_timeout(c, Duration::from_secs(90))
+    run_with_timeout(c, Duration::from_secs(120))
 }
 
 #[test]

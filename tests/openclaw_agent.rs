@@ -5,27 +5,40 @@
 //! `--url` flag for `agent`). Skipped like `openclaw::` without the stock
 //! CLI, and a failure under CI=true.
 
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::openclaw::stock_cli_or_skip;
+use crate::openclaw::{openclaw_env, stock_cli_or_skip};
 use crate::util::fake_openai::{Behaviour, FakeOpenAi};
-use crate::util::{run_with_timeout, text, Gateway, Opts, TempDir};
+use crate::util::{text, Gateway, Opts, TempDir};
+
+/// `openclaw agent --message hi --agent main` against `gw`: asserts it
+/// succeeded with `reply` on stdout, and returns that stdout.
+fn agent_says(cli: &[String], home: &TempDir, gw: &Gateway, reply: &str) -> String {
+    let out = openclaw(
+        cli,
+        home,
+        gw,
+        &["agent", "--message", "hi", "--agent", "main"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "openclaw agent: {}\n{stdout}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains(reply), "{stdout}");
+    stdout
+}
 
 fn openclaw(cli: &[String], home: &TempDir, gw: &Gateway, args: &[&str]) -> Output {
-    let mut c = Command::new(&cli[0]);
-    c.args(&cli[1..])
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("OPENCLAW_GATEWAY_URL", gw.url())
-        .env("OPENCLAW_GATEWAY_TOKEN", gw.token())
-        .stdin(Stdio::null());
-    run_with_timeout(c, Duration::from_secs(120))
+    let (url, token) = (gw.url(), gw.token());
+    let env = [
+        ("OPENCLAW_GATEWAY_URL", url.as_str()),
+        ("OPENCLAW_GATEWAY_TOKEN", token.as_str()),
+    ];
+    openclaw_env(cli, home, args, &env)
 }
 
 #[test]
@@ -41,19 +54,7 @@ fn the_stock_openclaw_agent_prints_the_reply_of_an_openai_compatible_backend() {
     });
     let gw = crate::runs::start(&up, "");
     let home = TempDir::new();
-    let out = openclaw(
-        &cli,
-        &home,
-        &gw,
-        &["agent", "--message", "hi", "--agent", "main"],
-    );
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "openclaw agent: {}\n{stdout}",
-        text(&out.stderr)
-    );
-    assert!(stdout.contains("Hello from the fake model."), "{stdout}");
+    let stdout = agent_says(&cli, &home, &gw, "Hello from the fake model.");
     eprintln!("openclaw agent --message hi --agent main (openai-compatible):\n{stdout}");
 
     let out = openclaw(
@@ -79,6 +80,26 @@ fn the_stock_openclaw_agent_prints_the_reply_of_an_openai_compatible_backend() {
     assert_eq!(msgs.len(), 2, "{v}");
     assert_eq!(msgs[0]["content"], "hi");
     assert_eq!(msgs[1]["content"][0]["text"], "Hello from the fake model.");
+
+    let out = openclaw(
+        &cli,
+        &home,
+        &gw,
+        &[
+            "gateway",
+            "call",
+            "sessions.list",
+            "--json",
+            "--url",
+            &gw.url(),
+            "--token",
+            &gw.token(),
+        ],
+    );
+    assert!(out.status.success(), "sessions.list: {}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("sessions JSON");
+    assert_eq!(v["sessions"][0]["key"], "agent:main:main", "{v}");
+    assert_eq!(v["sessions"][0]["modelProvider"], "fake");
 }
 
 #[test]
@@ -125,18 +146,6 @@ fn the_stock_openclaw_agent_prints_the_reply_of_a_cli_backend() {
         ..Opts::default()
     });
     let home = TempDir::new();
-    let out = openclaw(
-        &cli,
-        &home,
-        &gw,
-        &["agent", "--message", "hi", "--agent", "main"],
-    );
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "openclaw agent: {}\n{stdout}",
-        text(&out.stderr)
-    );
-    assert!(stdout.contains("Hello from the fake CLI."), "{stdout}");
+    let stdout = agent_says(&cli, &home, &gw, "Hello from the fake CLI.");
     eprintln!("openclaw agent --message hi --agent main (CLI backend):\n{stdout}");
 }

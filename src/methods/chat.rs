@@ -15,6 +15,12 @@ use crate::runs::{keys, rows};
 use crate::state::{Job, RunKind};
 use crate::store::transcript;
 
+/// The session a request names, by the configuration it runs under.
+pub(super) fn session_at(c: &Ctx, key: &str, agent: Option<&str>) -> keys::SessionRef {
+    let s = &c.live.settings;
+    keys::resolve(Some(key), agent, &s.default_agent_id, &s.main_key)
+}
+
 /// `chat.history` without a `limit`, and its largest.
 const HISTORY_DEFAULT: usize = 200;
 const HISTORY_MAX: usize = 1000;
@@ -113,12 +119,7 @@ impl Params for HistoryParams {
 pub(super) fn chat_history(c: &Ctx) -> Result<Payload, ErrorShape> {
     let p: HistoryParams = protocol::parse("chat.history", c.params)?;
     let s = &c.live.settings;
-    let at = keys::resolve(
-        Some(&p.session_key),
-        p.agent_id.as_deref(),
-        &s.default_agent_id,
-        &s.main_key,
-    );
+    let at = session_at(c, &p.session_key, p.agent_id.as_deref());
     let limit = p.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
     // Room for the envelope; the rest of what this client accepts is for
     // the messages (newest kept).
@@ -191,13 +192,7 @@ impl Params for AbortParams {
 
 pub(super) fn chat_abort(c: &Ctx) -> Result<Payload, ErrorShape> {
     let p: AbortParams = protocol::parse("chat.abort", c.params)?;
-    let s = &c.live.settings;
-    let at = keys::resolve(
-        Some(&p.session_key),
-        p.agent_id.as_deref(),
-        &s.default_agent_id,
-        &s.main_key,
-    );
+    let at = session_at(c, &p.session_key, p.agent_id.as_deref());
     let ids = c
         .shared
         .run_abort(&at.key, p.run_id.as_deref())

@@ -6,9 +6,10 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::chat::session_at;
 use super::Ctx;
 use crate::protocol::{self, ErrorShape, Invalid, Params, Payload};
-use crate::runs::{keys, rows};
+use crate::runs::rows;
 use crate::state::now_ms;
 use crate::store::sessions::ListQuery;
 use crate::store::transcript;
@@ -92,11 +93,6 @@ impl Params for KeyParams {
     }
 }
 
-fn at(c: &Ctx, key: &str, agent: Option<&str>) -> keys::SessionRef {
-    let s = &c.live.settings;
-    keys::resolve(Some(key), agent, &s.default_agent_id, &s.main_key)
-}
-
 fn not_found(key: &str) -> ErrorShape {
     ErrorShape::invalid(format!("session not found: {key}"))
 }
@@ -107,7 +103,7 @@ fn io_error(e: std::io::Error) -> ErrorShape {
 
 pub(super) fn sessions_describe(c: &Ctx) -> Result<Payload, ErrorShape> {
     let p: KeyParams = protocol::parse("sessions.describe", c.params)?;
-    let r = at(c, &p.key, p.agent_id.as_deref());
+    let r = session_at(c, &p.key, p.agent_id.as_deref());
     let e = c
         .shared
         .sessions()
@@ -122,7 +118,7 @@ pub(super) fn sessions_describe(c: &Ctx) -> Result<Payload, ErrorShape> {
 
 pub(super) fn sessions_reset(c: &Ctx) -> Result<Payload, ErrorShape> {
     let p: KeyParams = protocol::parse("sessions.reset", c.params)?;
-    let r = at(c, &p.key, p.agent_id.as_deref());
+    let r = session_at(c, &p.key, p.agent_id.as_deref());
     let e = c
         .shared
         .sessions()
@@ -135,7 +131,7 @@ pub(super) fn sessions_reset(c: &Ctx) -> Result<Payload, ErrorShape> {
 
 pub(super) fn sessions_delete(c: &Ctx) -> Result<Payload, ErrorShape> {
     let p: KeyParams = protocol::parse("sessions.delete", c.params)?;
-    let r = at(c, &p.key, p.agent_id.as_deref());
+    let r = session_at(c, &p.key, p.agent_id.as_deref());
     if c.shared.run_active_in(&r.key).is_some() {
         return Err(ErrorShape::unavailable(format!(
             "session {} has a run in progress; abort it first",
@@ -165,7 +161,7 @@ pub(super) fn sessions_patch(c: &Ctx) -> Result<Payload, ErrorShape> {
         .ok_or_else(|| {
             ErrorShape::invalid("invalid sessions.patch params: must have required property 'key'")
         })?;
-    let r = at(c, key, v["agentId"].as_str());
+    let r = session_at(c, key, v["agentId"].as_str());
     let s = &c.live.settings;
     // Each field: absent = unchanged, null = cleared, a string = set.
     let field = |name: &str| -> Result<Option<Option<String>>, ErrorShape> {
@@ -246,7 +242,7 @@ pub(super) fn sessions_preview(c: &Ctx) -> Result<Payload, ErrorShape> {
         .keys
         .iter()
         .map(|k| {
-            let r = at(c, k, None);
+            let r = session_at(c, k, None);
             let Some(e) = store.get(&r.agent, &r.key) else {
                 return json!({"key": k, "status": "missing", "items": []});
             };
