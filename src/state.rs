@@ -4,8 +4,8 @@
 //! One `Mutex<State>` holds the domain tables (clients, presence and its
 //! version, the failed-auth limiter, the per-IP count of sockets that have
 //! not authenticated, the connected nodes, the requests waiting for a
-//! later answer and the idempotent answers kept). The tables are private plain data; `Shared` is the
-//! only way in, and each of its methods locks briefly, changes or reads a
+//! later answer, the idempotent answers kept and the agent runs). The
+//! tables are private plain data; `Shared` is the only way in, and each of its methods locks briefly, changes or reads a
 //! table, and returns or carries out what is to be done after unlocking
 //! (a [`Fanout`] to deliver, a delay to sleep). Nothing here does I/O with
 //! the lock held. Frames reach a connection through its [`Outbox`], so a
@@ -35,6 +35,7 @@ mod nodes;
 mod outbox;
 mod pending;
 mod presence;
+mod presence_shared;
 mod relay;
 mod run_relay;
 mod runs;
@@ -47,7 +48,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::auth::{Limiter, LimiterConfig, Secret};
 use crate::config::{Limits, Settings};
@@ -455,59 +456,6 @@ impl Shared {
             t.close(1012, "service restart");
         }
         targets.len()
-    }
-
-    // ---- presence ------------------------------------------------------------
-
-    /// The presence list as JSON (the gateway's own entry first, sized to
-    /// fit under `max_payload`, see `presence::list_budget`) and the
-    /// versions it belongs to, for `hello-ok`.
-    pub fn presence_snapshot(&self, max_payload: usize) -> (String, StateVersion) {
-        let budget = presence::list_budget(max_payload);
-        let st = self.state();
-        (st.presence.list_json(now_ms(), budget), st.versions)
-    }
-
-    pub fn presence_list_json(&self, max_payload: usize) -> String {
-        self.presence_snapshot(max_payload).0
-    }
-
-    /// Merges `fields` into `key`'s entry and tells everyone.
-    pub fn presence_update(&self, key: &PresenceKey, fields: &Map<String, Value>) {
-        self.change_presence(|p, now| {
-            p.upsert(key, fields, now);
-            true
-        });
-    }
-
-    /// Marks `key` as gone (it stays listed until it expires).
-    pub fn presence_leave(&self, key: &PresenceKey) {
-        self.change_presence(|p, now| p.mark(key, "disconnect", now));
-    }
-
-    /// Drops expired entries, telling everyone if any went.
-    pub fn presence_expire(&self) {
-        self.change_presence(|p, now| p.prune(now));
-    }
-
-    /// Applies `change` and, if it reports a change, bumps the version and
-    /// sends the full list to everyone (droppable: the next one supersedes
-    /// it).
-    fn change_presence(&self, change: impl FnOnce(&mut Presence, u64) -> bool) {
-        let _order = lock(&self.ordered);
-        let budget = presence::list_budget(self.live().settings.limits.max_payload);
-        let fanout = {
-            let mut st = self.state();
-            let now = now_ms();
-            if !change(&mut st.presence, now) {
-                return;
-            }
-            st.versions.presence += 1;
-            let payload = format!(r#"{{"presence":{}}}"#, st.presence.list_json(now, budget));
-            let event = QueuedEvent::new("presence", payload, Some(st.versions));
-            st.clients.fanout(Audience::All, event, Delivery::Droppable)
-        };
-        fanout.deliver();
     }
 
     // ---- unauthenticated sockets --------------------------------------------

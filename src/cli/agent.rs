@@ -42,6 +42,21 @@ pub struct RawAgent {
     transcript: bool,
 }
 
+impl RawAgent {
+    /// Which of these flags were given, for the check that an action of
+    /// `sessions` takes each of them.
+    pub fn given(&self) -> [(&'static str, bool); 6] {
+        [
+            ("message", self.message.is_some()),
+            ("agent", self.agent.is_some()),
+            ("session", self.session.is_some()),
+            ("run-timeout", self.run_timeout_s.is_some()),
+            ("search", self.search.is_some()),
+            ("transcript", self.transcript),
+        ]
+    }
+}
+
 /// Store one of these flags; `false` when `name` is none of them.
 pub fn set_flag(
     raw: &mut RawAgent,
@@ -58,29 +73,6 @@ pub fn set_flag(
         _ => return Ok(false),
     }
     Ok(true)
-}
-
-/// Which of these flags were given, for the check that an action of
-/// `sessions` takes each of them.
-pub fn given(raw: &RawAgent) -> [(&'static str, bool); 6] {
-    [
-        ("message", raw.message.is_some()),
-        ("agent", raw.agent.is_some()),
-        ("session", raw.session.is_some()),
-        ("run-timeout", raw.run_timeout_s.is_some()),
-        ("search", raw.search.is_some()),
-        ("transcript", raw.transcript),
-    ]
-}
-
-/// The flags of one `sessions` action beyond the client and location ones.
-pub fn session_flags(verb: SessionVerb) -> &'static [&'static str] {
-    match verb {
-        SessionVerb::List => &["agent", "search", "limit"],
-        SessionVerb::History => &["limit"],
-        SessionVerb::Reset => &[],
-        SessionVerb::Delete => &["transcript"],
-    }
 }
 
 /// A run timeout: 0 means none, as on the wire.

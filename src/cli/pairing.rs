@@ -55,7 +55,7 @@ impl Verb {
             Verb::Device(DeviceVerb::Rotate) => &["role", "scope"],
             Verb::Device(DeviceVerb::Revoke) => &["role"],
             Verb::Node(NodeVerb::Invoke) => super::NODES_FLAGS,
-            Verb::Session(v) => super::agent::session_flags(v),
+            Verb::Session(v) => session_flags(v),
             _ => &[],
         }
     }
@@ -129,7 +129,7 @@ pub(super) fn settle(sub: Sub, raw: &mut Raw) -> Result<(Verb, String), Error> {
         ("invoke-timeout", raw.invoke_timeout_ms.is_some()),
         ("idempotency-key", raw.idempotency_key.is_some()),
     ];
-    given.extend(super::agent::given(&raw.agent));
+    given.extend(raw.agent.given());
     if let Some((flag, _)) = given
         .iter()
         .find(|(flag, set)| *set && !verb.flags().contains(flag))
@@ -221,4 +221,14 @@ pub fn nodes(mut raw: Raw) -> Result<NodesArgs, Error> {
         }
     };
     Ok(NodesArgs { client, action })
+}
+
+/// The flags of one `sessions` action beyond the client and location ones.
+fn session_flags(verb: SessionVerb) -> &'static [&'static str] {
+    match verb {
+        SessionVerb::List => &["agent", "search", "limit"],
+        SessionVerb::History => &["limit"],
+        SessionVerb::Reset => &[],
+        SessionVerb::Delete => &["transcript"],
+    }
 }
