@@ -10,11 +10,14 @@
 # prints why and is skipped with exit status 0. Once the tools are there, a
 # binary that does not build, is not static, has the wrong architecture, or
 # does not answer /health, a WebSocket health call and probe fails the step.
+# Then (when x86_64 is among the targets) the x86_64 binary without TLS (build-static.sh --no-tls, about a
+# minute more: std and the other crates are already built) is built and
+# must print its version, and both x86_64 sizes are printed for the README.
 #
 # Environment:
 #   CLAWGATE_CI_STATIC=0              skip the step (it says so)
 #   CLAWGATE_CI_STATIC_TARGETS="..."  test these targets only (default: all
-#                                     five: about 7 minutes on 2 cores when
+#                                     five: about 15 minutes on 2 cores when
 #                                     nothing is built yet)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,4 +86,21 @@ echo "toolchain ready after $((SECONDS - t0))s: $(/usr/bin/rustc --version); zig
 
 client=target/release/clawgate
 [[ -x $client ]] || cargo build --release
-exec contrib/test-static.sh --strict --client "$client" "${targets[@]}"
+status=0
+contrib/test-static.sh --strict --client "$client" "${targets[@]}" || status=$?
+
+x86=x86_64-unknown-linux-musl
+if [[ ${#targets[@]} -gt 0 && " ${targets[*]} " != *" $x86 "* ]]; then
+  echo "static build without TLS skipped: $x86 is not among CLAWGATE_CI_STATIC_TARGETS"
+  exit "$status"
+fi
+if ! contrib/build-static.sh --no-tls "$x86"; then
+  echo "static build without TLS FAILED for $x86"
+  exit 1
+fi
+notls=target/static/$x86/clawgate-notls
+timeout -s KILL 20 "$notls" --version || { echo "$notls --version FAILED"; exit 1; }
+for bin in "target/static/$x86/clawgate" "$notls"; do
+  [[ -f $bin ]] && printf '%-56s %9s bytes\n' "$bin" "$(stat -c %s "$bin")"
+done
+exit "$status"

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # build-static.sh TARGET: builds a fully static, stripped clawgate for a
-# musl TARGET into target/static/<TARGET>/clawgate.
+# musl TARGET into target/static/<TARGET>/clawgate; with --no-tls, the
+# variant without https:// model providers (cargo --no-default-features,
+# no rustls and ring) into target/static/<TARGET>/clawgate-notls.
 #
 # How: Debian's rustc/cargo (/usr/bin, from the rustc-web packages) rebuild
 # the standard library for TARGET from rust-web-src (RUSTC_BOOTSTRAP=1
 # -Zbuild-std=std,panic_abort), and zig (from PyPI) links against its own
 # musl through a small wrapper that this script writes into
-# target/static-build/. Everything it builds stays under the repo's
+# target/static-build/. The same zig compiles the C and assembly of ring
+# (rustls's cryptography, under the default "tls" feature) through cc-rs's
+# CC_/AR_/CFLAGS_<target> variables, for the same CPU baseline as the
+# link; all five targets build with TLS, MIPS included (ring has no MIPS
+# assembly and compiles its portable C there). Everything it builds stays
+# under the repo's
 # target/: the cargo target dir is target/static-build/cargo/TARGET (one
 # per target, so that builds for different targets can run at the same
-# time), zig's shared cache is target/static-build/zig-cache. It does not
+# time; the two variants of one target share it and take turns through a
+# lock), zig's shared cache is target/static-build/zig-cache. It does not
 # touch the host build (the release profile comes from Cargo.toml; strip
 # and panic=abort are forced through CARGO_PROFILE_RELEASE_* for this
 # invocation only) and it never installs anything: a missing prerequisite
@@ -23,17 +31,19 @@
 #   Downloading std's own dependencies (first build only) needs crates.io.
 #
 # Usage:
-#   contrib/build-static.sh [--check] TARGET
+#   contrib/build-static.sh [--check] [--no-tls] TARGET
 #   (--check: only check the prerequisites, build nothing; exit 0 if the
-#   build could run, 1 with the reason and the install command if not)
+#   build could run, 1 with the reason and the install command if not;
+#   --no-tls: build clawgate-notls, which refuses https:// providers)
 #
 #   contrib/build-static.sh x86_64-unknown-linux-musl
 #   contrib/build-static.sh aarch64-unknown-linux-musl
 #   contrib/build-static.sh armv7-unknown-linux-musleabihf
 #   contrib/build-static.sh mipsel-unknown-linux-musl    (tier 3)
 #   contrib/build-static.sh mips-unknown-linux-musl      (tier 3)
-# Each build takes about 2 minutes on 2 cores (std is compiled too), much of
-# it on one core, so builds for several targets run well side by side.
+# Each build takes about 4 minutes on 2 cores (std and ring are compiled
+# too), much of it on one core, so builds for several targets run well side
+# by side; --no-tls after a build with TLS takes about 1.5 minutes more.
 # contrib/test-static.sh builds them (in parallel) and runs each under
 # qemu-user: static, architecture, /health, WebSocket calls, SIGTERM.
 #
@@ -54,8 +64,9 @@ die() {
 
 usage() {
     cat >&2 <<'EOF'
-usage: contrib/build-static.sh [--check] TARGET
+usage: contrib/build-static.sh [--check] [--no-tls] TARGET
 --check: check the prerequisites only, build nothing
+--no-tls: build target/static/TARGET/clawgate-notls, without https://
 TARGET: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
         armv7-unknown-linux-musleabihf, mipsel-unknown-linux-musl,
         mips-unknown-linux-musl
@@ -64,16 +75,24 @@ EOF
 }
 
 check_only=no
-if [[ ${1-} == --check ]]; then
-    check_only=yes
+tls=yes
+while [[ ${1-} == --* ]]; do
+    case "$1" in
+    --check) check_only=yes ;;
+    --no-tls) tls=no ;;
+    *) usage ;;
+    esac
     shift
-fi
+done
 [[ $# -eq 1 ]] || usage
 target=$1
 
 # Per-target settings: zig's name for the same platform, and extras.
 immediate_abort=no
 extra_rustflags=""
+# For the C that cc-rs compiles (ring): the CPU baseline, where zig's
+# default for the platform is above it.
+extra_cflags=""
 case "$target" in
 x86_64-unknown-linux-musl) zig_target=x86_64-linux-musl ;;
 aarch64-unknown-linux-musl) zig_target=aarch64-linux-musl ;;
@@ -89,6 +108,7 @@ armv7-unknown-linux-musleabihf)
     # - zig's default ARM CPU has NEON and d32, and zig compiles musl and
     #   compiler-rt for it: the -mcpu link argument picks the baseline.
     extra_rustflags="-C target-feature=-d32 -C link-arg=-mcpu=generic+v7a+vfp3d16+thumb2-neon-d32"
+    extra_cflags="-mcpu=generic+v7a+vfp3d16+thumb2-neon-d32"
     ;;
 mipsel-unknown-linux-musl | mips-unknown-linux-musl)
     # Rust's mips*-musl targets are mips32r2 soft-float (OpenWrt's
@@ -134,14 +154,20 @@ build_dir=$repo/target/static-build
 cargo_dir=$build_dir/cargo/$target
 out_dir=$repo/target/static/$target
 mkdir -p "$cargo_dir" "$out_dir"
+# One build per target at a time: both variants write the same linker
+# wrapper and target/<TARGET>/release/clawgate before it is copied out.
+exec 9>"$cargo_dir.lock"
+flock 9 || die "cannot lock $cargo_dir.lock"
 
-# The linker: zig cc for the musl target, minus what rustc passes for gcc
-# (--target=..., -lgcc_s, -lgcc_eh) that zig does not know.
+# The linker and C compiler: zig cc for the musl target, minus what rustc
+# or cc-rs passes for gcc (--target=..., -lgcc_s, -lgcc_eh) that zig does
+# not know.
 wrapper=$build_dir/zcc-$zig_target
 zig_quoted="'${zig//\'/\'\\\'\'}'"
 cat >"$wrapper.tmp" <<EOF
 #!/bin/sh
-# Generated by contrib/build-static.sh: zig cc as the $target linker.
+# Generated by contrib/build-static.sh: zig cc as the $target linker
+# and C compiler.
 for a in "\$@"; do
     case "\$a" in --target=* | -lgcc_s | -lgcc_eh) ;; *) set -- "\$@" "\$a" ;; esac
     shift
@@ -150,8 +176,26 @@ exec $zig_quoted cc -target $zig_target "\$@"
 EOF
 chmod +x "$wrapper.tmp"
 mv -f "$wrapper.tmp" "$wrapper"
+# The archiver for cc-rs: zig's llvm-ar knows every target's objects.
+# Written by builds for several targets at once, so through a file of
+# this process's own.
+archiver=$build_dir/zar
+cat >"$archiver.$$.tmp" <<EOF
+#!/bin/sh
+# Generated by contrib/build-static.sh: zig ar as the archiver of C code.
+exec $zig_quoted ar "\$@"
+EOF
+chmod +x "$archiver.$$.tmp"
+mv -f "$archiver.$$.tmp" "$archiver"
 
 triple_env=$(tr 'a-z-' 'A-Z_' <<<"$target")
+cc_env=$(tr '-' '_' <<<"$target")
+features=()
+name=clawgate
+if [[ $tls == no ]]; then
+    features=(--no-default-features)
+    name=clawgate-notls
+fi
 # panic_immediate_abort: a std feature up to Rust 1.91; since 1.92 a panic
 # strategy (profile `panic = "immediate-abort"`, and std refuses the old
 # feature). Which one applies is read from the sources that will be built.
@@ -171,8 +215,8 @@ if [[ $immediate_abort == yes ]]; then
     fi
 fi
 
-printf 'build-static.sh: building %s with %s and zig %s (linker %s)\n' \
-    "$target" "$version" "$("$zig" version)" "$wrapper" >&2
+printf 'build-static.sh: building %s (%s) with %s and zig %s (linker %s)\n' \
+    "$target" "$name" "$version" "$("$zig" version)" "$wrapper" >&2
 (
     cd "$repo"
     unset CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS CARGO_TARGET_DIR CARGO_BUILD_TARGET_DIR \
@@ -182,18 +226,19 @@ printf 'build-static.sh: building %s with %s and zig %s (linker %s)\n' \
     export RUSTC_BOOTSTRAP=1
     export RUSTFLAGS="-C link-self-contained=no -C force-unwind-tables=no $extra_rustflags"
     export "CARGO_TARGET_${triple_env}_LINKER=$wrapper"
+    export "CC_${cc_env}=$wrapper" "AR_${cc_env}=$archiver" "CFLAGS_${cc_env}=$extra_cflags"
     export CARGO_PROFILE_RELEASE_STRIP=symbols
     export CARGO_PROFILE_RELEASE_PANIC=$panic
     export ZIG_GLOBAL_CACHE_DIR=$build_dir/zig-cache
     export ZIG_LOCAL_CACHE_DIR=$build_dir/zig-cache
-    exec "$cargo" build --release --bin clawgate \
+    exec "$cargo" build --release --bin clawgate "${features[@]}" \
         -Zbuild-std=std,panic_abort "${immediate_flags[@]}" \
         --target "$target" --target-dir "$cargo_dir"
 ) || die "cargo build for $target failed (see above)"
 
 built=$cargo_dir/$target/release/clawgate
 [[ -f $built ]] || die "the build did not produce $built"
-out=$out_dir/clawgate
+out=$out_dir/$name
 cp -f "$built" "$out.tmp"
 mv -f "$out.tmp" "$out"
 size=$(wc -c <"$out")

@@ -1,17 +1,26 @@
 //! A small blocking HTTP/1.1 client for model backends: one `POST` to an
-//! `http://host:port/path` URL, the answer's head parsed with httparse and
+//! `http://` or `https://` URL, the answer's head parsed with httparse and
 //! its body decoded as it is read (chunked, by length, or to the close), so
 //! a streamed reply is never held whole. It lives on the run's own thread:
 //! every wait is cut into short slices that check the run's [`Cancel`] and
 //! one deadline for the whole request, and cancelling shuts the socket down
-//! so a read in progress returns at once. There is no TLS in this build.
+//! so a read in progress returns at once. `https://` runs the same framing
+//! over rustls (the `tls` feature, in [`tls`]); a build without it refuses
+//! such URLs.
 //!
 //! Memory per request: one 16 KiB buffer (which also bounds the answer's
-//! head), at most 64 parsed headers, the request the caller built, and
-//! while connecting a thread with a 256 KiB stack.
+//! head), at most 64 parsed headers, the request the caller built, while
+//! connecting a thread with a 256 KiB stack, and for `https://` the TLS
+//! buffers that [`tls`] bounds.
 
 mod chunked;
 mod head;
+// The rustls client with the "tls" feature; a refusal of https:// without.
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "http/notls.rs"]
+mod tls;
 mod url;
 
 use std::fmt;
@@ -23,6 +32,7 @@ use std::time::{Duration, Instant};
 use crate::agent::Cancel;
 use crate::error::io_message;
 use head::{framing, parse_head, Framing, Head};
+pub use tls::Trust;
 use url::request_head;
 pub use url::Url;
 
@@ -98,29 +108,42 @@ impl Response {
     /// body worth only a short wait (an error answer's text).
     pub fn shorten(&mut self, within: Duration) {
         let soon = Instant::now() + within;
-        if soon < self.conn.deadline {
-            self.conn.deadline = soon;
+        if soon < self.conn.bounds.deadline {
+            self.conn.bounds.deadline = soon;
         }
     }
 }
 
 /// Sends one `POST` and reads the answer's head. `timeout` bounds the
 /// whole request, the body's reads included; `cancel` ends it early, with
-/// [`Error::Cancelled`] from here or from a body read.
+/// [`Error::Cancelled`] from here or from a body read. An `https://` URL's
+/// server must show a certificate that `trust` (by default the system's
+/// CA bundle) vouches for.
 pub fn post(
     url: &str,
     headers: &[(String, String)],
     body: &[u8],
     timeout: Duration,
     cancel: &Cancel,
+    trust: Option<&Trust>,
 ) -> Result<Response, Error> {
     if cancel.is_cancelled() {
         return Err(Error::Cancelled);
     }
-    let deadline = Instant::now() + timeout;
+    let bounds = Bounds {
+        deadline: Instant::now() + timeout,
+        timeout,
+        cancel: cancel.clone(),
+    };
     let url = Url::parse(url).map_err(Error::Failed)?;
     let head = request_head(&url, headers, body.len()).map_err(Error::Failed)?;
-    let stream = connect(&url, deadline, timeout, cancel)?;
+    // Before connecting: a missing CA bundle or a host that cannot be a
+    // TLS server name fails without touching the network.
+    let session = match url.tls {
+        true => Some(tls::session(trust, &url)?),
+        false => None,
+    };
+    let stream = connect(&url, &bounds)?;
     let setup = |e: io::Error| {
         Error::Failed(format!(
             "cannot set up the upstream socket: {}",
@@ -131,20 +154,24 @@ pub fn post(
     stream.set_read_timeout(Some(SLICE)).map_err(setup)?;
     stream.set_write_timeout(Some(SLICE)).map_err(setup)?;
     let unblock = stream.try_clone().map_err(setup)?;
-    let mut conn = Conn {
-        stream,
-        buf: vec![0; BUF].into_boxed_slice(),
-        start: 0,
-        end: 0,
-        deadline,
-        timeout,
-        cancel: cancel.clone(),
-    };
-    // Registered after `conn` exists, so its Drop clears the hook on every
-    // way out of here and of the body reads.
+    // Made before the hook, so that its Drop clears the hook on every way
+    // out of here (a failed handshake too) and of the body reads.
+    let unhook = Unhook(cancel.clone());
     cancel.on_cancel(move || {
         let _ = unblock.shutdown(Shutdown::Both);
     });
+    let io: Box<dyn Io> = match session {
+        Some(s) => tls::handshake(s, stream, &url, &bounds)?,
+        None => Box::new(stream),
+    };
+    let mut conn = Conn {
+        io,
+        buf: vec![0; BUF].into_boxed_slice(),
+        start: 0,
+        end: 0,
+        bounds,
+        _unhook: unhook,
+    };
     conn.send(head.as_bytes())?;
     conn.send(body)?;
     let Head {
@@ -177,14 +204,9 @@ fn timed_out(timeout: Duration) -> Error {
 /// and leaves on cancel or at the deadline, and the thread ends on its own
 /// by the same deadline (or when the resolver gives up), dropping a socket
 /// nobody wants.
-fn connect(
-    url: &Url,
-    deadline: Instant,
-    timeout: Duration,
-    cancel: &Cancel,
-) -> Result<TcpStream, Error> {
+fn connect(url: &Url, bounds: &Bounds) -> Result<TcpStream, Error> {
     let (tx, rx) = mpsc::channel();
-    let (host, port) = (url.host.clone(), url.port);
+    let (host, port, deadline) = (url.host.clone(), url.port, bounds.deadline);
     std::thread::Builder::new()
         .name("upstream-connect".into())
         .stack_size(256 * 1024)
@@ -194,16 +216,11 @@ fn connect(
         .map_err(|e| Error::Failed(format!("cannot start a connect thread: {}", io_message(&e))))?;
     // Bounded by the deadline: each pass waits one slice at most.
     loop {
-        if cancel.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(timed_out(timeout));
-        }
-        match rx.recv_timeout(SLICE.min(deadline - now)) {
+        bounds.check()?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(SLICE.min(left)) {
             Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) if e.kind() == ErrorKind::TimedOut => return Err(timed_out(timeout)),
+            Ok(Err(e)) if e.kind() == ErrorKind::TimedOut => return Err(timed_out(bounds.timeout)),
             Ok(Err(e)) => {
                 return Err(Error::Failed(format!(
                     "cannot reach {}: {}",
@@ -238,33 +255,19 @@ fn dial(host: &str, port: u16, deadline: Instant) -> io::Result<TcpStream> {
     Err(last)
 }
 
-/// The socket, its read buffer (`buf[start..end]` not yet consumed), and
-/// what bounds every wait on it.
-struct Conn {
-    stream: TcpStream,
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
+/// A connection's byte stream: the socket itself, or a TLS session on it.
+trait Io: Read + Write + Send {}
+
+impl<T: Read + Write + Send> Io for T {}
+
+/// What bounds every wait of one request: the run's cancel and a deadline.
+struct Bounds {
     deadline: Instant,
     timeout: Duration,
     cancel: Cancel,
 }
 
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.cancel.clear();
-    }
-}
-
-/// A read or write that ran out its slice; the loop checks and goes on.
-fn slice_over(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-    )
-}
-
-impl Conn {
+impl Bounds {
     fn check(&self) -> Result<(), Error> {
         if self.cancel.is_cancelled() {
             return Err(Error::Cancelled);
@@ -282,16 +285,47 @@ impl Conn {
             false => Error::Failed(format!("{doing}: {}", io_message(e))),
         }
     }
+}
 
+/// Forgets the cancel hook when dropped: the socket it would shut down is
+/// gone, and the hook holds a handle to it.
+struct Unhook(Cancel);
+
+impl Drop for Unhook {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// The stream, its read buffer (`buf[start..end]` not yet consumed), and
+/// what bounds every wait on it.
+struct Conn {
+    io: Box<dyn Io>,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    bounds: Bounds,
+    _unhook: Unhook,
+}
+
+/// A read or write that ran out its slice; the loop checks and goes on.
+fn slice_over(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
+}
+
+impl Conn {
     fn send(&mut self, mut data: &[u8]) -> Result<(), Error> {
         // Bounded by the deadline: every pass writes or waits one slice.
         while !data.is_empty() {
-            self.check()?;
-            match self.stream.write(data) {
+            self.bounds.check()?;
+            match self.io.write(data) {
                 Ok(0) => return Err(Error::Failed("upstream closed the connection early".into())),
                 Ok(n) => data = &data[n..],
                 Err(e) if slice_over(&e) => {}
-                Err(e) => return Err(self.failure(&e, "sending to upstream")),
+                Err(e) => return Err(self.bounds.failure(&e, "sending to upstream")),
             }
         }
         Ok(())
@@ -309,15 +343,15 @@ impl Conn {
         }
         // Bounded by the deadline: every pass reads or waits one slice.
         loop {
-            if let Err(e) = self.check() {
+            if let Err(e) = self.bounds.check() {
                 let kind = match e {
                     Error::Cancelled => ErrorKind::Other,
                     Error::Failed(_) => ErrorKind::TimedOut,
                 };
                 return Err(e.into_io(kind));
             }
-            match self.stream.read(&mut self.buf[self.end..]) {
-                Ok(0) if self.cancel.is_cancelled() => {
+            match self.io.read(&mut self.buf[self.end..]) {
+                Ok(0) if self.bounds.cancel.is_cancelled() => {
                     return Err(Error::Cancelled.into_io(ErrorKind::Other))
                 }
                 Ok(n) => {
@@ -326,7 +360,7 @@ impl Conn {
                 }
                 Err(e) if slice_over(&e) => {}
                 Err(e) => {
-                    let ours = self.failure(&e, "reading from upstream");
+                    let ours = self.bounds.failure(&e, "reading from upstream");
                     return Err(ours.into_io(e.kind()));
                 }
             }

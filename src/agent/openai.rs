@@ -37,6 +37,9 @@ pub struct Provider {
     pub headers: Vec<(String, String)>,
     /// Bounds one whole request, the streamed reply included.
     pub timeout: Duration,
+    /// What an `https://` base URL's certificate must chain to; `None`
+    /// for the system's CA bundle.
+    pub trust: Option<http::Trust>,
 }
 
 /// Written by hand so the key cannot reach a log through `{:?}`.
@@ -47,6 +50,7 @@ impl fmt::Debug for Provider {
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .field("headers", &self.headers.len())
             .field("timeout", &self.timeout)
+            .field("trust", &self.trust.as_ref().map(|_| "<given>"))
             .finish()
     }
 }
@@ -141,8 +145,9 @@ fn turn(
 ) -> Result<(), Failure> {
     let url = format!("{}/chat/completions", p.base_url.trim_end_matches('/'));
     let body = request_body(model, messages, max_tokens);
+    let trust = p.trust.as_ref();
     let mut resp =
-        http::post(&url, &request_headers(p), &body, p.timeout, cancel).map_err(failure)?;
+        http::post(&url, &request_headers(p), &body, p.timeout, cancel, trust).map_err(failure)?;
     if !(200..300).contains(&resp.status) {
         return Err(status_failure(&mut resp));
     }

@@ -66,6 +66,7 @@ pub fn turn(input: &Input, cancel: &Cancel, em: &mut Emitter) -> End {
                 api_key: p.api_key.clone(),
                 headers: p.headers.clone(),
                 timeout: remaining.map_or(own, |r| r.min(own)),
+                trust: None,
             };
             let mut messages = Vec::with_capacity(input.history.len() + 2);
             messages.push(openai::Message {

@@ -8,6 +8,7 @@ fn url(s: &str) -> Result<Url, String> {
 
 fn ok(host: &str, port: u16, target: &str) -> Result<Url, String> {
     Ok(Url {
+        tls: false,
         host: host.into(),
         port,
         target: target.into(),
@@ -35,17 +36,33 @@ fn http_urls_parse_into_host_port_and_target() {
 }
 
 #[test]
+fn https_urls_default_to_port_443_and_name_it_only_when_another() {
+    let tls =
+        |host: &str, port, target: &str| ok(host, port, target).map(|u| Url { tls: true, ..u });
+    assert_eq!(
+        url("https://api.openai.com/v1"),
+        tls("api.openai.com", 443, "/v1")
+    );
+    assert_eq!(url("HTTPS://[::1]:8443"), tls("::1", 8443, "/"));
+    assert_eq!(url("https://h/").unwrap().host_header(), "h");
+    assert_eq!(url("https://h:80/").unwrap().host_header(), "h:80");
+    assert_eq!(url("https://[::1]/").unwrap().host_header(), "[::1]");
+    assert_eq!(url("http://h:443/").unwrap().host_header(), "h:443");
+}
+
+#[test]
 fn urls_this_client_cannot_use_are_refused_without_quoting_them() {
-    let tls = "https:// needs TLS, which this build of clawgate does not include";
-    assert_eq!(url("https://api.openai.com/v1"), Err(tls.into()));
+    let scheme = "the upstream url must start with http:// or https://";
     for (bad, why) in [
-        ("ftp://h/", "the upstream url must start with http://"),
-        ("localhost:8080", "the upstream url must start with http://"),
+        ("ftp://h/", scheme),
+        ("localhost:8080", scheme),
+        ("httpss://h/", scheme),
         (
             "http://user:secret@h/",
             "credentials in the upstream url are not supported; set the api key or headers instead",
         ),
         ("http:///v1", "the upstream url has a bad host"),
+        ("https://:443/", "the upstream url has a bad host"),
         ("http://h:0/", "the upstream url has a bad port"),
         ("http://h:65536/", "the upstream url has a bad port"),
         ("http://h:/", "the upstream url has a bad port"),

@@ -1,12 +1,14 @@
-//! The one URL form this client takes, `http://host[:port][/path][?query]`,
-//! and the request head it sends there. Pure, so the refusals (TLS, user
-//! info, control characters that could forge a header) are unit-tested.
+//! The URL form this client takes, `http[s]://host[:port][/path][?query]`,
+//! and the request head it sends there. Pure, so the refusals (user info,
+//! control characters that could forge a header) are unit-tested.
 
 use std::net::Ipv6Addr;
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`: the connection is TLS, port 443 unless given.
+    pub tls: bool,
     /// A name or address, without the brackets of an IPv6 literal.
     pub host: String,
     pub port: u16,
@@ -17,15 +19,13 @@ pub struct Url {
 impl Url {
     /// Errors never quote the URL: it may carry a secret in its query.
     pub fn parse(url: &str) -> Result<Url, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or("the upstream url must start with http://")?;
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err("https:// needs TLS, which this build of clawgate does not include".into());
-        }
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err("the upstream url must start with http://".into());
-        }
+        const SCHEME: &str = "the upstream url must start with http:// or https://";
+        let (scheme, rest) = url.split_once("://").ok_or(SCHEME)?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
+            _ => return Err(SCHEME.into()),
+        };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         if authority.contains('@') {
@@ -52,6 +52,7 @@ impl Url {
             return Err("the upstream url has a bad host".into());
         }
         let port = match port {
+            None if tls => 443,
             None => 80,
             Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p
                 .parse::<u16>()
@@ -70,6 +71,7 @@ impl Url {
             return Err("the upstream url has a space or control character in its path".into());
         }
         Ok(Url {
+            tls,
             host: host.to_string(),
             port,
             target,
@@ -85,11 +87,13 @@ impl Url {
         }
     }
 
+    /// The `Host` header: the port only when it is not the scheme's own.
     pub(super) fn host_header(&self) -> String {
-        match (self.port, self.host.contains(':')) {
-            (80, true) => format!("[{}]", self.host),
-            (80, false) => self.host.clone(),
-            _ => self.authority(),
+        let default = if self.tls { 443 } else { 80 };
+        match (self.port == default, self.host.contains(':')) {
+            (true, true) => format!("[{}]", self.host),
+            (true, false) => self.host.clone(),
+            (false, _) => self.authority(),
         }
     }
 }

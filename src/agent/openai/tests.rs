@@ -14,6 +14,7 @@ fn provider(base_url: &str, timeout: Duration) -> Provider {
         api_key: Some(KEY.into()),
         headers: vec![("X-Org".into(), "lab".into())],
         timeout,
+        trust: None,
     }
 }
 
@@ -295,6 +296,11 @@ fn an_unreachable_upstream_is_an_error_naming_it() {
             "cannot reach 127.0.0.1:{port}: connection refused"
         )))
     );
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn https_is_refused_by_a_build_without_tls() {
     let (_, res) = run(
         &provider("https://api.example/v1", Duration::from_secs(5)),
         &Cancel::new(),
