@@ -30,6 +30,7 @@
 
 mod budget;
 mod clients;
+mod hooks;
 mod idem;
 mod nodes;
 mod outbox;
@@ -59,6 +60,7 @@ use crate::store::sessions::SessionStore;
 pub use budget::Budget;
 use clients::Clients;
 pub use clients::{Audience, ConnId, Member};
+pub use hooks::WakeOutcome;
 use idem::IdemCache;
 pub use idem::Outcome;
 pub use nodes::NodeInfo;
@@ -94,6 +96,7 @@ struct State {
     pending: Pending,
     idem: IdemCache,
     runs: Runs,
+    hooks: hooks::HookTables,
 }
 
 /// What a configuration reload may change: swapped whole, so a connection
@@ -216,6 +219,7 @@ impl Shared {
                 pending: Pending::new(relay::PENDING_CAPS),
                 idem: IdemCache::new(relay::IDEM_BOUNDS),
                 runs: Runs::new(run_caps(&settings)),
+                hooks: hooks::HookTables::default(),
             }),
             ordered: Mutex::new(()),
             ticker: OnceLock::new(),

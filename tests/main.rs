@@ -9,6 +9,7 @@ mod client;
 mod contrib;
 mod devices;
 mod devices_cli;
+mod hooks;
 mod http;
 mod hygiene;
 mod limits;

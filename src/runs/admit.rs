@@ -114,7 +114,7 @@ fn busy(full: RunsFull) -> ErrorShape {
 }
 
 /// A 64-bit FNV-1a over the parts: tells a retry from a reused key.
-fn fingerprint(parts: &[&str]) -> u64 {
+pub fn fingerprint(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in parts {
         for b in p.bytes().chain([0]) {

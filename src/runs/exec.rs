@@ -150,6 +150,11 @@ fn prepare<'a>(
         system_prompt.push_str("\n\n");
         system_prompt.push_str(extra);
     }
+    // What webhooks asked this session to know at its next run.
+    for text in shared.wake_take(&run.session) {
+        system_prompt.push_str("\n\nSystem event: ");
+        system_prompt.push_str(&text);
+    }
     let input = Input {
         settings: &s.agents,
         model_ref,
