@@ -207,10 +207,7 @@ fn a_hook_run_answers_at_its_end_and_lands_in_its_session() {
         .filter_map(|s| s["key"].as_str())
         .collect();
     assert!(keys.contains(&"hook:ci"), "{keys:?}");
-    let hist = op.call(
-        "chat.history",
-        Some(json!({"sessionKey": "hook:ci"})),
-    );
+    let hist = op.call("chat.history", Some(json!({"sessionKey": "hook:ci"})));
     let text = hist["payload"].to_string();
     assert!(
         text.contains("build 42 failed") && text.contains("Hook reply."),

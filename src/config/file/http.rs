@@ -174,3 +174,75 @@ fn hooks_settings(f: &HooksFile) -> Result<Hooks, String> {
         max_body_bytes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::{parse, Reader};
+
+    fn parsed(text: &str) -> Result<crate::config::http::HttpSettings, String> {
+        let no_env = |_: &str| None;
+        parse(
+            Path::new("/c.json"),
+            text.to_string(),
+            &no_env,
+            Reader::Gateway,
+        )
+        .map(|f| f.http)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn http_keys_default_off_and_take_one_form() {
+        let h = parsed(r#"{"gateway":{"mode":"local"}}"#).unwrap();
+        assert!(h.control_ui.enabled && h.control_ui.root.is_none());
+        assert!(!h.endpoints.chat_completions && !h.hooks.enabled);
+        assert_eq!(h.hooks.path, "/hooks");
+        let h = parsed(
+            r#"{"gateway":{"controlUi":{"basePath":"openclaw/"},
+                "http":{"endpoints":{"chatCompletions":{"enabled":true}}}},
+                "hooks":{"enabled":true,"token":"t","path":"/in/","allowedSessionKeyPrefixes":["Hook:"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(h.control_ui.base_path, "/openclaw");
+        assert!(h.endpoints.chat_completions && !h.endpoints.responses);
+        assert_eq!(h.hooks.path, "/in");
+        assert_eq!(h.hooks.allowed_session_key_prefixes, ["hook:"]);
+    }
+
+    #[test]
+    fn broken_http_keys_are_refused_with_their_name() {
+        for (text, want) in [
+            (
+                r#"{"hooks":{"enabled":true}}"#,
+                "'hooks.enabled' needs 'hooks.token'",
+            ),
+            (r#"{"hooks":{"path":"/"}}"#, "'hooks.path' must not be '/'"),
+            (r#"{"hooks":{"maxBodyBytes":5}}"#, "'hooks.maxBodyBytes'"),
+            (
+                r#"{"gateway":{"controlUi":{"basePath":"/a/../b"}}}"#,
+                "'gateway.controlUi.basePath'",
+            ),
+            (
+                r#"{"gateway":{"controlUi":{"root":"/nonexistent/ui"}}}"#,
+                "'gateway.controlUi.root'",
+            ),
+            (
+                r#"{"gateway":{"controlUi":{"root":"/"}}}"#,
+                "has no index.html",
+            ),
+            (
+                r#"{"gateway":{"controlUi":{"allowInsecureAuth":true}}}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"gateway":{"http":{"endpoints":{"embeddings":{}}}}}"#,
+                "unknown field",
+            ),
+        ] {
+            let err = parsed(text).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+}
