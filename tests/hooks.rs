@@ -304,3 +304,17 @@ fn wake_queues_for_the_next_run_or_starts_one_now() {
         "the queued event reaches the next run: {all}"
     );
 }
+
+#[test]
+fn a_hook_token_that_is_the_gateways_secret_stops_the_start() {
+    watchdog();
+    let config = r#"{"gateway":{"mode":"local","auth":{"token":"same-secret-0123456789abcdef"}},
+                     "hooks":{"enabled":true,"token":"same-secret-0123456789abcdef"}}"#;
+    let err = Gateway::try_with(Opts {
+        config: Some(config),
+        ..Default::default()
+    })
+    .err()
+    .expect("the gateway must refuse to start");
+    assert!(err.contains("'hooks.token' must differ"), "{err}");
+}

@@ -38,6 +38,20 @@ impl Secret {
             token,
             password: s.password.clone(),
         };
+        // A hook token is handed to other systems; were it the gateway's
+        // secret, every webhook sender would hold the keys to the gateway.
+        if let Some(h) = s.http.hooks.token.as_deref() {
+            let same = |g: &Option<String>| {
+                g.as_deref()
+                    .is_some_and(|g| ct_eq(g.as_bytes(), h.as_bytes()))
+            };
+            if same(&secret.token) || same(&secret.password) {
+                return Err(Error::config(format!(
+                    "{}: 'hooks.token' must differ from the gateway's token and password",
+                    s.config_path.display()
+                )));
+            }
+        }
         Ok((secret, generated))
     }
 }
