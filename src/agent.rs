@@ -13,5 +13,7 @@ pub mod command;
 pub mod http;
 pub mod openai;
 pub mod sse;
+pub mod tap;
 
 pub use cancel::Cancel;
+pub use tap::{tap, Tap, TapEnd, TapReader};

@@ -14,4 +14,4 @@ mod secret;
 
 pub use admit::{admit, Admission, Grant, Method, Peer, Request};
 pub use limiter::{Limiter, LimiterConfig};
-pub use secret::Secret;
+pub use secret::{ct_eq, Secret};

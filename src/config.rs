@@ -21,6 +21,7 @@ mod ceiling;
 mod changes;
 mod file;
 mod flags;
+pub mod http;
 mod location;
 mod types;
 
@@ -237,6 +238,7 @@ pub fn resolve_run(args: &RunArgs, env: Env) -> Result<Settings, Error> {
         },
         models: file.models,
         agents: file.agents,
+        http: file.http,
         default_agent_id: file.default_agent_id.unwrap_or_else(|| "main".to_string()),
         main_key: file.main_key.unwrap_or_else(|| "main".to_string()),
         session_scope: file.session_scope.unwrap_or("per-sender").to_string(),

@@ -1,33 +1,39 @@
 //! One accepted connection's HTTP side: read a bounded request head, then
-//! either answer it (health, readiness, errors) or hand a WebSocket upgrade
-//! to `ws` after the Host, Origin, URL-token and per-IP checks.
+//! either answer it (health, the OpenAI-compatible endpoints, hooks, the
+//! Control UI: see `route`) or hand a WebSocket upgrade to `ws` after the
+//! Host, Origin, URL-token and per-IP checks.
 //!
 //! Heads are read into our own buffer with a total deadline (not a per-read
 //! one, so a 1-byte-per-second sender cannot hold a thread forever) and
 //! parsed once with httparse; a declared body is refused over
-//! `maxBodyBytes` before a byte of it is read, and otherwise read within
-//! `bodyTimeoutMs`. Every answer goes through the one writer in `response`.
+//! its route's limit before a byte of it is read, and otherwise read
+//! within `bodyTimeoutMs`. Every answer goes through the one writer in
+//! `response`.
 
+mod auth;
 mod body;
 mod gate;
 mod head;
+mod hooks;
+mod openai;
 mod response;
+mod route;
+mod ui;
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::auth::Peer;
-use crate::state::{Live, Shared, UnauthSlot};
+use crate::state::{Shared, UnauthSlot};
 use crate::ws;
 use body::Body;
 pub use gate::canonical_ip;
-use gate::{common_checks, upgrade};
-use head::{read_head, wants_close, Head, ReadHead};
+use gate::upgrade;
+use head::{read_head, wants_close, ReadHead};
 pub use response::busy;
 use response::Reply;
+use route::{body_limit, route, Request, Routed};
 
 /// An accepted upgrade: the socket, what the peer sent after its request
 /// head, and who the gate says the peer is.
@@ -70,13 +76,11 @@ fn serve_http(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> 
         buf.drain(..head.len);
         // Refuse an oversized body from its declared length, before
         // reading a byte of it.
+        let limit = body_limit(&live, &head);
         let declared = match head.content_length() {
             Err(why) => return refuse(&mut stream, 400, why),
-            Ok(Some(n)) if n > limits.max_body_bytes => {
-                let why = format!(
-                    "request body too large (limit {} bytes)",
-                    limits.max_body_bytes
-                );
+            Ok(Some(n)) if n > limit => {
+                let why = format!("request body too large (limit {limit} bytes)");
                 return refuse(&mut stream, 413, why);
             }
             Ok(n) => n.unwrap_or(0),
@@ -92,18 +96,26 @@ fn serve_http(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> 
         // next request on the connection starts where it should. A chunked
         // body is not read: the answer closes the connection instead.
         let body_timeout = Duration::from_millis(limits.body_timeout_ms);
-        // No route takes a body yet; the hook and OpenAI-style endpoints
-        // will be handed this one.
-        let _body = match body::read(&mut stream, &mut buf, declared, body_timeout) {
+        let body = match body::read(&mut stream, &mut buf, declared, body_timeout) {
             Body::Read(b) => b,
             Body::Timeout => return refuse(&mut stream, 408, "request body timeout"),
             Body::Closed => return None,
         };
-        let mut reply = route(shared, &live, &head);
+        let req = Request {
+            head: &head,
+            body: &body,
+            client: gate::client(&live, &head, peer),
+            peer,
+        };
+        let mut reply = match route(shared, &live, &req, &mut stream) {
+            Routed::Reply(r) => r,
+            Routed::Streamed => return None,
+        };
         reply.close |= wants_close(&head) || head.header("transfer-encoding").is_some();
         reply.head_only = head.method == "HEAD";
         reply.minor = head.minor;
-        if response::send(&mut stream, &reply).is_err() || reply.close {
+        let close = reply.close;
+        if response::send(&mut stream, reply).is_err() || close {
             return None;
         }
         first_byte_wait = Some(Duration::from_millis(limits.keep_alive_idle_ms));
@@ -117,22 +129,6 @@ fn refuse(
     status: u16,
     why: impl Into<serde_json::Value>,
 ) -> Option<Upgraded> {
-    let _ = response::send(stream, &Reply::refusal(status, why));
+    let _ = response::send(stream, Reply::refusal(status, why));
     None
-}
-
-fn route(shared: &Shared, live: &Live, h: &Head) -> Reply {
-    if let Some(refusal) = common_checks(shared, live, h) {
-        return refusal;
-    }
-    let get = h.method == "GET" || h.method == "HEAD";
-    match h.path() {
-        "/health" | "/healthz" if get => Reply::json(200, json!({"ok": true, "status": "live"})),
-        "/ready" | "/readyz" if get => Reply::json(200, json!({"ready": true})),
-        "/health" | "/healthz" | "/ready" | "/readyz" => Reply::json(
-            405,
-            json!({"error": "method not allowed", "allow": "GET, HEAD"}),
-        ),
-        _ => Reply::json(404, json!({"error": "not found"})),
-    }
 }

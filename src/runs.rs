@@ -5,6 +5,7 @@
 //! across I/O; requests that wait for a run's end are answered through
 //! their connections' outboxes (see `state::run_relay`).
 
+pub mod admit;
 pub mod backend;
 pub mod events;
 pub mod exec;
@@ -43,6 +44,23 @@ pub fn recover(store: &crate::store::sessions::SessionStore) -> Vec<(String, Str
     out
 }
 
+/// How a run's ending reads for its HTTP watcher.
+fn tap_end(e: &crate::state::Ending) -> crate::agent::TapEnd {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let stop = text(&e.wait["stopReason"]);
+    let status = match (e.payload["status"].as_str(), stop.as_str()) {
+        (Some("ok"), _) => "ok",
+        (Some("timeout"), "rpc") => "aborted",
+        (Some("timeout"), _) => "timeout",
+        _ => "error",
+    };
+    crate::agent::TapEnd {
+        status,
+        stop_reason: stop,
+        error: (status == "error").then(|| text(&e.payload["summary"])),
+    }
+}
+
 /// Starts `run` (admitted to start now) on a thread of its own. When the
 /// thread cannot be created the run ends at once as failed.
 pub fn spawn(shared: &Arc<Shared>, run: Run) {
@@ -56,6 +74,9 @@ pub fn spawn(shared: &Arc<Shared>, run: Run) {
             let mut run = run;
             loop {
                 let ending = exec::execute(&sh, &run);
+                if let Some(t) = &run.job.tap {
+                    t.end(tap_end(&ending));
+                }
                 match sh.run_finish(&run.id, run.kind, &ending) {
                     Some(next) => run = next,
                     None => return,

@@ -13,7 +13,7 @@ fn health_and_ready_routes_answer_json() {
     for path in ["/health", "/healthz"] {
         let (status, headers, body) = get(gw.port, path);
         assert_eq!(status, 200, "{path}");
-        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(headers["content-type"], "application/json; charset=utf-8");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v, serde_json::json!({"ok": true, "status": "live"}));
     }

@@ -87,6 +87,7 @@ pub fn classify(old: &Settings, mut new: Settings, secret_changed: bool) -> Chan
         log: LogSettings { level, file, json },
         models,
         agents,
+        http,
         default_agent_id,
         main_key,
         session_scope,
@@ -135,6 +136,13 @@ pub fn classify(old: &Settings, mut new: Settings, secret_changed: bool) -> Chan
     d.hot("logging.level", &old.log.level, level);
     d.hot("models", &old.models, models);
     d.hot("agents", &old.agents, agents);
+    d.hot("gateway.controlUi", &old.http.control_ui, &http.control_ui);
+    d.hot(
+        "gateway.http.endpoints",
+        &old.http.endpoints,
+        &http.endpoints,
+    );
+    d.hot("hooks", &old.http.hooks, &http.hooks);
     d.hot("session.mainKey", &old.main_key, main_key);
     d.hot("session.scope", &old.session_scope, session_scope);
     d.hot("commands.restart", &old.restart_enabled, restart_enabled);

@@ -17,15 +17,18 @@ use serde_json::Value;
 
 mod agents;
 mod checks;
+mod http;
 mod text;
 mod wording;
 
 use agents::{agent_settings, AgentsFile, ModelsFile, ScopeFile, SessionFile};
 use checks::{check, limits};
+use http::{http_settings, ControlUiFile, HooksFile, HttpFile};
 use text::{substitute, values};
 use wording::json_error;
 
 use super::agents::AgentSettings;
+use super::http::HttpSettings;
 use super::{AuthMode, BindMode, Env, Limits, ModelEntry, ReloadMode};
 use crate::error::{io_message, Error};
 
@@ -66,6 +69,7 @@ pub struct FileSettings {
     pub log_file: bool,
     pub models: Vec<ModelEntry>,
     pub agents: AgentSettings,
+    pub http: HttpSettings,
     pub default_agent_id: Option<String>,
     pub main_key: Option<String>,
     pub session_scope: Option<&'static str>,
@@ -107,6 +111,7 @@ struct FileConfig {
     agents: Obj<AgentsFile>,
     session: Obj<SessionFile>,
     commands: Obj<CommandsFile>,
+    hooks: Obj<HooksFile>,
 }
 
 #[derive(Deserialize, Default)]
@@ -145,6 +150,7 @@ struct GatewayFile {
     trusted_proxies: Vec<IpAddr>,
     limits: Obj<LimitsFile>,
     reload: Obj<ReloadFile>,
+    http: Obj<HttpFile>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -178,12 +184,6 @@ struct AuthFile {
     mode: Option<AuthModeFile>,
     token: Option<String>,
     password: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-struct ControlUiFile {
-    allowed_origins: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -310,6 +310,14 @@ pub fn parse(path: &Path, raw: String, env: Env, reader: Reader) -> Result<FileS
     let limits = limits(&f.gateway.0.limits.0).map_err(|m| in_file(path, m))?;
     let models = check(&f).map_err(|m| in_file(path, m))?;
     let agents = agent_settings(&f).map_err(|m| in_file(path, m))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let http = http_settings(
+        &f.gateway.0.control_ui.0,
+        &f.gateway.0.http.0,
+        &f.hooks.0,
+        dir,
+    )
+    .map_err(|m| in_file(path, m))?;
     let FileConfig {
         gateway: Obj(g),
         logging: Obj(logging),
@@ -376,6 +384,7 @@ pub fn parse(path: &Path, raw: String, env: Env, reader: Reader) -> Result<FileS
         log_file: logging.file.unwrap_or(false),
         models,
         agents,
+        http,
         default_agent_id: agents_file.0.default_id,
         main_key: session.0.main_key,
         session_scope: session.0.scope.map(|s| match s {

@@ -174,6 +174,8 @@ pub struct Settings {
     pub models: Vec<ModelEntry>,
     /// Providers, CLI backends, agents and session bounds for runs.
     pub agents: super::agents::AgentSettings,
+    /// The Control UI, the OpenAI-compatible endpoints and hooks.
+    pub http: super::http::HttpSettings,
     pub default_agent_id: String,
     pub main_key: String,
     /// "per-sender" or "global".

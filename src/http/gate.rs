@@ -156,7 +156,7 @@ pub(super) fn upgrade(
     head: Head,
 ) -> Option<(TcpStream, Peer)> {
     if let Some(refusal) = common_checks(shared, live, &head) {
-        let _ = send(&mut stream, &refusal);
+        let _ = send(&mut stream, refusal);
         return None;
     }
     let origin = head.header("origin").map(str::to_string);
@@ -172,7 +172,7 @@ pub(super) fn upgrade(
                 close: true,
                 ..Reply::json(403, body)
             };
-            let _ = send(&mut stream, &refusal);
+            let _ = send(&mut stream, refusal);
             return None;
         }
     }
@@ -181,7 +181,7 @@ pub(super) fn upgrade(
         None => {
             let _ = send(
                 &mut stream,
-                &Reply::refusal(400, "malformed upgrade request"),
+                Reply::refusal(400, "malformed upgrade request"),
             );
             return None;
         }
@@ -190,20 +190,15 @@ pub(super) fn upgrade(
         Ok(r) => r,
         Err(e) => {
             let why = format!("bad websocket upgrade: {e}");
-            let _ = send(&mut stream, &Reply::refusal(400, why));
+            let _ = send(&mut stream, Reply::refusal(400, why));
             return None;
         }
     };
-    let direct = canonical_ip(peer.ip());
-    let forwarded = has_proxy_headers(&head);
-    let trusted = forwarded && live.settings.trusted_proxies.contains(&direct);
-    // Behind a configured reverse proxy the client is who the proxy says it
-    // is; anyone else's forwarding headers only make the peer non-local.
-    let ip = if trusted {
-        forwarded_client(&head).unwrap_or(direct)
-    } else {
-        direct
-    };
+    let Client {
+        ip,
+        local,
+        forwarded,
+    } = client(live, &head, peer);
     let mut out = Vec::with_capacity(256);
     if tungstenite::handshake::server::write_response(&mut out, &response).is_err()
         || stream.write_all(&out).is_err()
@@ -221,12 +216,40 @@ pub(super) fn upgrade(
     let peer = Peer {
         addr: peer,
         ip,
-        local: ip.is_loopback() && (!forwarded || trusted),
+        local,
         browser: origin.is_some(),
         forwarded,
         origin_loopback,
     };
     Some((stream, peer))
+}
+
+/// Who sent a request, as the gate sees it.
+pub struct Client {
+    pub ip: IpAddr,
+    /// A loopback peer without proxy headers (or behind a trusted proxy
+    /// that says the client is local).
+    pub local: bool,
+    pub forwarded: bool,
+}
+
+/// The client of a request: behind a configured reverse proxy it is who
+/// the proxy says it is; anyone else's forwarding headers only make the
+/// peer non-local.
+pub fn client(live: &Live, head: &Head, peer: SocketAddr) -> Client {
+    let direct = canonical_ip(peer.ip());
+    let forwarded = has_proxy_headers(head);
+    let trusted = forwarded && live.settings.trusted_proxies.contains(&direct);
+    let ip = if trusted {
+        forwarded_client(head).unwrap_or(direct)
+    } else {
+        direct
+    };
+    Client {
+        ip,
+        local: ip.is_loopback() && (!forwarded || trusted),
+        forwarded,
+    }
 }
 
 /// The client address a trusted proxy reports: the last `X-Forwarded-For`

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::config::Limits;
 
 /// A parsed request head, owned so the read buffer can be reused.
+#[derive(Debug, Default)]
 pub(super) struct Head {
     pub(super) method: String,
     pub(super) target: String,

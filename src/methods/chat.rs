@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::agent::{admit, Admission, Request};
 use super::{Answer, Ctx};
 use crate::protocol::{self, ErrorShape, Invalid, Params, Payload};
+use crate::runs::admit::{admit, Admission, Request};
 use crate::runs::{keys, rows};
 use crate::state::{Job, RunKind};
 use crate::store::transcript;
@@ -83,9 +83,10 @@ pub(super) fn chat_send(c: &Ctx) -> Result<Answer, ErrorShape> {
             model: None,
             timeout: p.timeout_ms.filter(|&ms| ms > 0).map(Duration::from_millis),
             extra_system_prompt: None,
+            tap: None,
         },
     };
-    let payload = match admit(c, req, None)? {
+    let payload = match admit(c.shared, &c.live.settings, req, None)? {
         Admission::Started { run_id, .. } => json!({"runId": &*run_id, "status": "started"}),
         Admission::InFlight { run_id, .. } => json!({"runId": &*run_id, "status": "in_flight"}),
         Admission::Replay(e) => {

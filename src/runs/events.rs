@@ -30,6 +30,8 @@ pub struct Emitter<'a> {
     sent: usize,
     last_sent: Option<Instant>,
     item: String,
+    /// The run's HTTP watcher, which gets every piece unpaced.
+    tap: Option<crate::agent::Tap>,
 }
 
 impl<'a> Emitter<'a> {
@@ -51,7 +53,12 @@ impl<'a> Emitter<'a> {
             sent: 0,
             last_sent: None,
             item,
+            tap: None,
         }
+    }
+
+    pub fn set_tap(&mut self, tap: Option<crate::agent::Tap>) {
+        self.tap = tap;
     }
 
     pub fn set_session_id(&mut self, id: &str) {
@@ -98,6 +105,9 @@ impl<'a> Emitter<'a> {
     /// [`PACE`] ago, else kept for the next send.
     pub fn piece(&mut self, piece: &str) {
         self.text.push_str(piece);
+        if let Some(t) = &self.tap {
+            t.piece(piece);
+        }
         if self.last_sent.is_none_or(|t| t.elapsed() >= PACE) {
             self.flush();
         }

@@ -38,6 +38,7 @@ pub fn execute(shared: &Shared, run: &Run) -> Ending {
         run.session.clone(),
         run.agent.clone(),
     );
+    em.set_tap(run.job.tap.clone());
     em.agent(
         "lifecycle",
         json!({"phase": "start", "startedAt": started}),
@@ -294,6 +295,9 @@ fn conclude(
     let summary = json!({"runId": &*run.id, "startedAt": started, "endedAt": ended});
     let ending = match end {
         End::Ok { usage, stop, .. } => {
+            if let (Some(u), Some(t)) = (usage, &run.job.tap) {
+                t.usage((u.input, u.output, u.total));
+            }
             if let Some(u) = usage {
                 em.agent(
                     "usage",

@@ -60,6 +60,8 @@ pub struct Job {
     /// The run's own limit; `None` = none.
     pub timeout: Option<Duration>,
     pub extra_system_prompt: Option<String>,
+    /// An HTTP request's view of the run (its text and end), if any.
+    pub tap: Option<crate::agent::Tap>,
 }
 
 #[derive(Debug)]
@@ -286,6 +288,7 @@ mod tests {
             model: None,
             timeout: None,
             extra_system_prompt: None,
+            tap: None,
         };
         Run::new(id.into(), "main".into(), session.into(), Kind::Chat, job)
     }
