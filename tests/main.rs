@@ -4,6 +4,7 @@ mod util;
 
 mod agent_cli;
 mod browser;
+mod builtin_page;
 mod ceiling;
 mod client;
 mod contrib;
