@@ -428,12 +428,18 @@ fn kill_9_mid_run_keeps_the_message_and_records_the_run_as_failed() {
     let gw = start(&up, "");
     let mut op = op(&gw);
     let key = format!("k-{}", rand_id());
+    op.call("sessions.subscribe", Some(json!({})));
     op.call(
         "chat.send",
         Some(json!({"sessionKey": "agent:main:crash", "message": "in flight", "idempotencyKey": key})),
     );
     op.wait_event("chat", Duration::from_secs(10), |e| {
         e["payload"]["runId"] == key.as_str() && e["payload"]["state"] == "delta"
+    });
+    // The message and the run's mark are committed concurrently with the
+    // upstream's first piece: kill only once both have landed.
+    op.wait_event("sessions.changed", Duration::from_secs(10), |e| {
+        e["payload"]["reason"] == "agent.run.started"
     });
     drop(op);
     let gw = gw.kill9_and_restart().expect("restart");

@@ -14,7 +14,11 @@ use crate::store::sessions::SessionEntry;
 /// never the connection.
 pub fn changed(shared: &Shared, s: &Settings, agent: &str, key: &str, reason: &str) {
     let entry = shared.sessions().get(agent, key);
-    let active = shared.run_active_in(key);
+    // The ending run still holds its session until its thread returns;
+    // the row says what is true once this event is read.
+    let active = shared
+        .run_active_in(key)
+        .filter(|_| reason != "agent.run.ended");
     let mut p = json!({"sessionKey": key, "agentId": agent, "reason": reason, "ts": now_ms()});
     if let Some(e) = entry {
         p["session"] = row(s, agent, key, &e, active.as_deref());

@@ -19,7 +19,7 @@ fn policy() -> &'static str {
 
 /// `/` (and `/index.html`) under the base path; nothing else.
 pub fn handle(req: &Request, rest: &str) -> Option<Reply> {
-    if rest != "/" && rest != "" && rest != "/index.html" {
+    if rest != "/" && !rest.is_empty() && rest != "/index.html" {
         return None;
     }
     if !req.is_get() {
