@@ -27,6 +27,8 @@ mod load;
 mod memory;
 #[path = "gateway/nodes.rs"]
 mod nodes;
+#[path = "gateway/openai.rs"]
+mod openai;
 #[path = "gateway/opts.rs"]
 mod opts;
 #[path = "gateway/procs.rs"]
@@ -212,6 +214,7 @@ fn run(o: &Opts) -> Result<(), String> {
     storm::row(&mut t, &target, external, 1000);
     runs::rows(&mut t, external, o.quick);
     runs::read_rows(&mut t, external);
+    openai::rows(&mut t, external, o.quick);
     if let Some(kb) = pid.and_then(|p| procs::status_field(p, "VmRSS")) {
         notes.push(format!("gateway RSS at the end: {}", kib(kb)));
     }

@@ -81,7 +81,7 @@ fn serve_http(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> 
             Err(why) => return refuse(&mut stream, 400, why),
             Ok(Some(n)) if n > limit => {
                 let why = format!("request body too large (limit {limit} bytes)");
-                return refuse(&mut stream, 413, why);
+                return refuse_at(&mut stream, &head, 413, why);
             }
             Ok(n) => n.unwrap_or(0),
         };
@@ -98,7 +98,7 @@ fn serve_http(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> 
         let body_timeout = Duration::from_millis(limits.body_timeout_ms);
         let body = match body::read(&mut stream, &mut buf, declared, body_timeout) {
             Body::Read(b) => b,
-            Body::Timeout => return refuse(&mut stream, 408, "request body timeout"),
+            Body::Timeout => return refuse_at(&mut stream, &head, 408, "request body timeout"),
             Body::Closed => return None,
         };
         let req = Request {
@@ -131,4 +131,21 @@ fn refuse(
 ) -> Option<Upgraded> {
     let _ = response::send(stream, Reply::refusal(status, why));
     None
+}
+
+/// `refuse` for a request whose head was read: on the OpenAI-compatible
+/// paths in the error shape their clients read.
+fn refuse_at(
+    stream: &mut TcpStream,
+    head: &head::Head,
+    status: u16,
+    why: impl Into<serde_json::Value>,
+) -> Option<Upgraded> {
+    match openai::early_refusal(head, status) {
+        Some(reply) => {
+            let _ = response::send(stream, reply);
+            None
+        }
+        None => refuse(stream, status, why),
+    }
 }

@@ -18,6 +18,7 @@ mod man;
 mod newcomer;
 mod nodes;
 mod notify;
+mod openai_http;
 mod openclaw;
 mod openclaw_agent;
 mod openclaw_nodes;
