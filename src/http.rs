@@ -105,7 +105,6 @@ fn serve_http(shared: &Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) -> 
             head: &head,
             body: &body,
             client: gate::client(&live, &head, peer),
-            peer,
         };
         let mut reply = match route(shared, &live, &req, &mut stream) {
             Routed::Reply(r) => r,

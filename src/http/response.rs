@@ -106,6 +106,12 @@ impl Reply {
         if !self.has("cache-control") {
             line("Cache-Control", "no-store");
         }
+        if !self.has("permissions-policy") {
+            line(
+                "Permissions-Policy",
+                "camera=(), microphone=(self), geolocation=()",
+            );
+        }
         if self.status == 405 && !self.has("allow") {
             line("Allow", "GET, HEAD");
         }

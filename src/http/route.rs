@@ -5,7 +5,7 @@
 //! Also the body limit each route allows, decided from the head alone so
 //! an oversized body is refused before a byte of it is read.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -21,7 +21,6 @@ pub(super) struct Request<'a> {
     pub head: &'a Head,
     pub body: &'a [u8],
     pub client: Client,
-    pub peer: SocketAddr,
 }
 
 impl Request<'_> {

@@ -249,12 +249,26 @@ fn conclude(
             cli_session,
             response_id,
         } => match commit_reply(s, run, em.text(), facts, usage, &stop, response_id) {
-            Ok(()) => End::Ok {
-                usage,
-                stop,
-                cli_session,
-                response_id: None,
-            },
+            Ok(()) => {
+                // The reply is durable: an HTTP caller may have it now,
+                // without waiting for the session index's write below.
+                if let Some(t) = &run.job.tap {
+                    if let Some(u) = usage {
+                        t.usage((u.input, u.output, u.total));
+                    }
+                    t.end(crate::agent::TapEnd {
+                        status: "ok",
+                        stop_reason: stop.clone(),
+                        error: None,
+                    });
+                }
+                End::Ok {
+                    usage,
+                    stop,
+                    cli_session,
+                    response_id: None,
+                }
+            }
             Err(e) => End::Failed(format!("cannot save the reply: {e}")),
         },
         other => other,
@@ -300,9 +314,6 @@ fn conclude(
     let summary = json!({"runId": &*run.id, "startedAt": started, "endedAt": ended});
     let ending = match end {
         End::Ok { usage, stop, .. } => {
-            if let (Some(u), Some(t)) = (usage, &run.job.tap) {
-                t.usage((u.input, u.output, u.total));
-            }
             if let Some(u) = usage {
                 em.agent(
                     "usage",

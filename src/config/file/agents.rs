@@ -186,7 +186,10 @@ pub(super) fn agent_settings(f: &FileConfig) -> Result<AgentSettings, String> {
     let mut list: Vec<AgentDef> = Vec::new();
     for (i, Obj(agent)) in a.list.iter().enumerate() {
         let at = format!("agents.list[{i}]");
-        let id = agent.id.trim();
+        // Session keys carry agent ids in lower case, as the reference
+        // normalises them; an id kept as written could never run.
+        let id = agent.id.trim().to_ascii_lowercase();
+        let id = id.as_str();
         if id.is_empty() || id.contains(|c: char| c == ':' || c == '/' || c.is_whitespace()) {
             return Err(format!(
                 "'{at}.id' must be a word without ':', '/' or spaces"
