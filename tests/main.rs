@@ -3,6 +3,7 @@
 mod util;
 
 mod agent_cli;
+mod browser;
 mod ceiling;
 mod client;
 mod contrib;

@@ -1,13 +1,15 @@
 //! Shared helpers for the integration tests: unique temp dirs, a running
 //! gateway on a free loopback port, raw HTTP and WebSocket clients, and
-//! fake peers (an event-collecting operator, a node host) in `fake`, and a
-//! fake OpenAI-compatible model server in `fake_openai`.
+//! fake peers (an event-collecting operator, a node host) in `fake`, a
+//! fake OpenAI-compatible model server in `fake_openai`, and a headless
+//! Chromium driven over the DevTools protocol in `cdp`.
 //!
 //! Every blocking read has a timeout and a process-wide watchdog ends the
 //! test binary if anything still hangs, so no test can stall CI.
 
 #![allow(dead_code)]
 
+pub mod cdp;
 mod device;
 mod fake;
 pub mod fake_openai;
