@@ -7,6 +7,7 @@ mod browser;
 mod ceiling;
 mod client;
 mod contrib;
+mod control_ui;
 mod devices;
 mod devices_cli;
 mod http;
