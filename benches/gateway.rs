@@ -1,8 +1,9 @@
 //! `cargo bench --bench gateway [-- OPTIONS]`: measures the release
 //! clawgate against its targets (size, a first and a repeated startup,
 //! memory per client, handshake rate, `health` latency and throughput,
-//! fan-out, whole-process `clawgate call`, the `node.invoke` round trip
-//! and memory per idle node) and prints one table.
+//! fan-out, whole-process `clawgate call`, the `node.invoke` round trip,
+//! memory per idle node, and the Control UI's static files) and prints one
+//! table.
 //!
 //! It spawns the binary cargo built for the bench (release profile) with a
 //! temp HOME, state dir and a config that admits 4,096 connections, or,
@@ -37,6 +38,8 @@ mod procs;
 mod report;
 #[path = "gateway/runs.rs"]
 mod runs;
+#[path = "gateway/static_ui.rs"]
+mod static_ui;
 #[path = "gateway/storm.rs"]
 mod storm;
 #[path = "gateway/upstream.rs"]
@@ -215,6 +218,7 @@ fn run(o: &Opts) -> Result<(), String> {
     runs::rows(&mut t, external, o.quick);
     runs::read_rows(&mut t, external);
     openai::rows(&mut t, external, o.quick);
+    static_ui::rows(&mut t, gw.as_ref().map(|g| g.addr()), o.quick);
     if let Some(kb) = pid.and_then(|p| procs::status_field(p, "VmRSS")) {
         notes.push(format!("gateway RSS at the end: {}", kib(kb)));
     }

@@ -22,6 +22,7 @@ pub mod node_pairing;
 mod nodes;
 mod sessions;
 mod system;
+pub mod ui;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -323,6 +324,12 @@ pub static METHODS: &[Method] = &[
         handler: |c| now(chat::chat_history(c)),
     },
     Method {
+        name: "chat.startup",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(ui::chat_startup(c)),
+    },
+    Method {
         name: "chat.abort",
         scope: Some(SCOPE_WRITE),
         roles: Roles::Operator,
@@ -365,6 +372,18 @@ pub static METHODS: &[Method] = &[
         handler: |c| now(sessions::sessions_subscribe(c, false)),
     },
     Method {
+        name: "sessions.messages.subscribe",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(ui::sessions_messages(c, true)),
+    },
+    Method {
+        name: "sessions.messages.unsubscribe",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(ui::sessions_messages(c, false)),
+    },
+    Method {
         name: "sessions.patch",
         scope: Some(SCOPE_WRITE),
         roles: Roles::Operator,
@@ -387,6 +406,12 @@ pub static METHODS: &[Method] = &[
         scope: Some(SCOPE_READ),
         roles: Roles::Operator,
         handler: |c| now(sessions::agents_list(c)),
+    },
+    Method {
+        name: "agent.identity.get",
+        scope: Some(SCOPE_READ),
+        roles: Roles::Operator,
+        handler: |c| now(ui::agent_identity_get(c)),
     },
 ];
 

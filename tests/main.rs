@@ -8,6 +8,7 @@ mod builtin_page;
 mod ceiling;
 mod client;
 mod contrib;
+mod control_ui;
 mod devices;
 mod devices_cli;
 mod hooks;

@@ -101,8 +101,12 @@ impl Reply {
             out.extend_from_slice(v.as_bytes());
             out.extend_from_slice(b"\r\n");
         };
-        line("Content-Type", &self.content_type);
-        line("Content-Length", &self.body.len().to_string());
+        // A 304 describes the representation the client already has: no
+        // body of its own, so no type or length for one.
+        if self.status != 304 {
+            line("Content-Type", &self.content_type);
+            line("Content-Length", &self.body.len().to_string());
+        }
         if !self.has("cache-control") {
             line("Cache-Control", "no-store");
         }
@@ -274,6 +278,17 @@ mod tests {
         assert!(t.contains("Connection: close\r\n"), "{t}");
         assert!(t.ends_with("{\"error\":\"too many connections\"}"), "{t}");
         assert!(text(&Reply::refusal(405, "x")).contains("Allow: GET, HEAD\r\n"));
+    }
+
+    #[test]
+    fn not_modified_has_no_body_headers() {
+        let t = text(&Reply::bytes(304, "", Vec::new()).with("Vary", "Accept-Encoding"));
+        assert!(t.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{t}");
+        assert!(
+            !t.contains("\nContent-Length") && !t.contains("\nContent-Type"),
+            "{t}"
+        );
+        assert!(t.ends_with("Vary: Accept-Encoding\r\n\r\n"), "{t}");
     }
 
     #[test]

@@ -268,7 +268,16 @@ pub(super) fn sessions_subscribe(c: &Ctx, on: bool) -> Result<Payload, ErrorShap
 
 pub(super) fn agents_list(c: &Ctx) -> Result<Payload, ErrorShape> {
     let s = &c.live.settings;
-    let mut agents = vec![json!({"id": s.default_agent_id})];
+    // Each agent's model as `model.primary`: the Control UI asks the
+    // user to set up a provider for an agent without one.
+    let row = |id: &str| {
+        let mut v = json!({"id": id});
+        if let Some(m) = s.agents.model_of(id) {
+            v["model"] = json!({"primary": m});
+        }
+        v
+    };
+    let mut agents = vec![row(&s.default_agent_id)];
     for a in &s.agents.list {
         if a.id == s.default_agent_id {
             if let Some(n) = &a.name {
@@ -276,7 +285,7 @@ pub(super) fn agents_list(c: &Ctx) -> Result<Payload, ErrorShape> {
             }
             continue;
         }
-        let mut v = json!({"id": a.id});
+        let mut v = row(&a.id);
         if let Some(n) = &a.name {
             v["name"] = json!(n);
         }

@@ -84,6 +84,7 @@ fn the_table_is_the_one_source_of_names_and_scopes() {
             "agent.wait",
             "chat.send",
             "chat.history",
+            "chat.startup",
             "chat.abort",
             "send",
             "sessions.list",
@@ -91,10 +92,13 @@ fn the_table_is_the_one_source_of_names_and_scopes() {
             "sessions.preview",
             "sessions.subscribe",
             "sessions.unsubscribe",
+            "sessions.messages.subscribe",
+            "sessions.messages.unsubscribe",
             "sessions.patch",
             "sessions.reset",
             "sessions.delete",
-            "agents.list"
+            "agents.list",
+            "agent.identity.get"
         ]
     );
     let mut sorted = names.clone();

@@ -48,6 +48,26 @@ pub fn builtin_policy(hashes: &[String]) -> String {
     )
 }
 
+/// The policy for the stock Control UI: the reference's, less its
+/// third-party hosts (fonts, and the two `connect-src` services only
+/// cosmetic features use) and less `'wasm-unsafe-eval'` (the terminal,
+/// which clawgate does not offer). Pages list their inline scripts'
+/// hashes; every other response gets it with none.
+pub fn stock_policy(hashes: &[String]) -> String {
+    let mut script = String::from("'self'");
+    for h in hashes {
+        script.push(' ');
+        script.push_str(h);
+    }
+    format!(
+        "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'; \
+         frame-src 'self' http: https:; script-src {script}; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; \
+         media-src 'self' data: blob:; font-src 'self'; worker-src 'self'; \
+         connect-src 'self' ws: wss: data:"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +82,17 @@ mod tests {
         assert_eq!(h[0], format!("'sha256-{want}'"));
         assert!(inline_script_hashes("<script>unterminated").is_empty());
         assert!(builtin_policy(&h).contains(&h[1]));
+    }
+
+    #[test]
+    fn the_stock_policy_lists_hashes_and_no_third_party_hosts() {
+        let p = stock_policy(&["'sha256-abc'".into()]);
+        assert!(p.contains("script-src 'self' 'sha256-abc';"), "{p}");
+        assert!(p.contains("connect-src 'self' ws: wss: data:"), "{p}");
+        assert!(
+            !p.contains("wasm-unsafe-eval") && !p.contains("https://"),
+            "{p}"
+        );
+        assert!(stock_policy(&[]).contains("script-src 'self';"));
     }
 }
