@@ -16,6 +16,7 @@ mod gate;
 mod head;
 mod hooks;
 mod openai;
+mod request;
 mod response;
 mod route;
 mod ui;
@@ -31,9 +32,10 @@ use body::Body;
 pub use gate::canonical_ip;
 use gate::upgrade;
 use head::{read_head, wants_close, ReadHead};
+use request::{Request, Routed};
 pub use response::busy;
 use response::Reply;
-use route::{body_limit, route, Request, Routed};
+use route::{body_limit, route};
 
 /// An accepted upgrade: the socket, what the peer sent after its request
 /// head, and who the gate says the peer is.

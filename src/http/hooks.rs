@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::head::Head;
+use super::request::Request;
 use super::response::Reply;
-use super::route::Request;
 use crate::agent::tap;
 use crate::config::http::Hooks;
 use crate::runs::admit::{admit, fingerprint, Admission, Request as RunRequest};

@@ -23,8 +23,8 @@ use serde_json::json;
 
 use super::auth::{self, Accept};
 use super::head::Head;
+use super::request::{Request, Routed};
 use super::response::Reply;
-use super::route::{Request, Routed};
 use crate::state::{Live, Shared};
 
 /// `None` when the path is not an enabled endpoint's.

@@ -10,38 +10,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::gate::{common_checks, Client};
+use super::gate::common_checks;
 use super::head::Head;
+use super::request::{Request, Routed};
 use super::response::Reply;
 use super::{hooks, openai, ui};
 use crate::state::{Live, Shared};
-
-/// One plain request, read whole.
-pub(super) struct Request<'a> {
-    pub head: &'a Head,
-    pub body: &'a [u8],
-    pub client: Client,
-}
-
-impl Request<'_> {
-    pub fn is_get(&self) -> bool {
-        self.head.method == "GET" || self.head.method == "HEAD"
-    }
-}
-
-/// How a request was answered.
-pub(super) enum Routed {
-    /// A reply for the connection's writer.
-    Reply(Reply),
-    /// The handler wrote a streamed answer itself and closed the stream.
-    Streamed,
-}
-
-impl From<Reply> for Routed {
-    fn from(r: Reply) -> Routed {
-        Routed::Reply(r)
-    }
-}
 
 /// The largest body a request to this path may declare.
 pub(super) fn body_limit(live: &Live, h: &Head) -> usize {

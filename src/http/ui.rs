@@ -19,8 +19,8 @@ use std::sync::OnceLock;
 
 use serde_json::json;
 
+use super::request::Request;
 use super::response::Reply;
-use super::route::Request;
 use crate::state::{Live, Shared};
 use files::Target;
 

@@ -5,8 +5,8 @@
 
 use serde_json::{json, Value};
 
+use super::super::request::Request;
 use super::super::response::Reply;
-use super::super::route::Request;
 use super::wire::model_agent;
 use super::{error, invalid};
 use crate::state::Live;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::super::request::{Request, Routed};
 use super::super::response::{stream_end, Reply};
-use super::super::route::{Request, Routed};
 use super::chat::NO_RESPONSE;
 use super::run::{self, Followed, Outcome, Place, Running};
 use super::sse::Sse;

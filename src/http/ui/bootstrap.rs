@@ -8,8 +8,8 @@
 use serde_json::json;
 
 use super::super::auth::{self, Accept};
+use super::super::request::Request;
 use super::super::response::Reply;
-use super::super::route::Request;
 use crate::config::AuthMode;
 use crate::methods::ui::{ASSISTANT_AVATAR, ASSISTANT_NAME};
 use crate::protocol::VERSION;

@@ -4,8 +4,8 @@
 
 use std::sync::OnceLock;
 
+use super::super::request::Request;
 use super::super::response::Reply;
-use super::super::route::Request;
 use super::csp;
 
 /// The page, as compiled in.

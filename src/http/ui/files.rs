@@ -14,8 +14,8 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::super::request::Request;
 use super::super::response::{Payload, Reply};
-use super::super::route::Request;
 use super::index;
 use super::negotiate::{self, Encoding};
 
