@@ -42,12 +42,7 @@ pub(super) fn handle(shared: &Arc<Shared>, live: &Live, req: &Request) -> Reply 
         return fail(404, "not found");
     }
     if req.head.method != "POST" {
-        return Reply::bytes(
-            405,
-            "text/plain; charset=utf-8",
-            b"Method Not Allowed".to_vec(),
-        )
-        .with("Allow", "POST");
+        return Reply::not_allowed("POST");
     }
     let ip = req.client.ip;
     if let Err(ms) = shared.hook_lockout(ip) {

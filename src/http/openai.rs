@@ -71,12 +71,7 @@ fn authorized(shared: &Shared, live: &Live, req: &Request) -> Result<(), Reply> 
 }
 
 fn not_allowed(allow: &'static str) -> Reply {
-    Reply::bytes(
-        405,
-        "text/plain; charset=utf-8",
-        b"Method Not Allowed".to_vec(),
-    )
-    .with("Allow", allow)
+    Reply::not_allowed(allow)
 }
 
 /// 400 in OpenAI's shape.

@@ -80,6 +80,16 @@ impl Reply {
         }
     }
 
+    /// 405 with the methods the path takes.
+    pub fn not_allowed(allow: &str) -> Reply {
+        Reply::bytes(
+            405,
+            "text/plain; charset=utf-8",
+            b"Method Not Allowed".to_vec(),
+        )
+        .with("Allow", allow)
+    }
+
     /// The same reply with one more header.
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));

@@ -76,12 +76,7 @@ pub(super) fn route(
 /// reference's answer for a tool outside policy, after its auth.
 fn tools_invoke(shared: &Shared, live: &Live, req: &Request) -> Reply {
     if req.head.method != "POST" {
-        return Reply::bytes(
-            405,
-            "text/plain; charset=utf-8",
-            b"Method Not Allowed".to_vec(),
-        )
-        .with("Allow", "POST");
+        return Reply::not_allowed("POST");
     }
     if let Err(r) = super::auth::check(
         shared,

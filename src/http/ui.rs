@@ -157,5 +157,5 @@ fn not_found() -> Reply {
 }
 
 fn method_not_allowed() -> Reply {
-    text(405, "Method Not Allowed").with("Allow", "GET, HEAD")
+    Reply::not_allowed("GET, HEAD")
 }

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 
 use super::super::request::{Request, Routed};
 use super::super::response::{stream_end, Reply};
-use super::run::{self, Followed, Outcome, Place, Running};
+use super::run::{self, Followed, Outcome, Running};
 use super::sse::Sse;
-use super::{api_error, invalid, unix_now, wire};
+use super::{api_error, unix_now, wire};
 use crate::state::{Live, Shared};
 
 /// The answer to a run that ended well with no text, as the reference's.
@@ -26,17 +26,9 @@ pub(super) fn answer(
     req: &Request,
     stream: &mut TcpStream,
 ) -> Routed {
-    let turn = match wire::chat_turn(req.body) {
-        Ok(t) => t,
-        Err(why) => return invalid(&why).into(),
-    };
-    let place = match Place::of(req.head) {
-        Ok(p) => p,
-        Err(r) => return r.into(),
-    };
-    let id = format!("chatcmpl_{}", crate::sys::uuid_v4());
-    let running = match run::start(shared, live, &id, "openai", &turn, place) {
-        Ok(r) => r,
+    let (turn, running) = match run::begin(shared, live, req, wire::chat_turn, "chatcmpl", "openai")
+    {
+        Ok(x) => x,
         Err(r) => return r.into(),
     };
     let at = Chunks {

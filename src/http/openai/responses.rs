@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 use super::super::request::{Request, Routed};
 use super::super::response::{stream_end, Reply};
 use super::chat::NO_RESPONSE;
-use super::run::{self, Followed, Outcome, Place, Running};
+use super::run::{self, Followed, Outcome, Running};
 use super::sse::Sse;
-use super::{invalid, unix_now, wire};
+use super::{unix_now, wire};
 use crate::state::{Live, Shared};
 
 pub(super) fn answer(
@@ -26,17 +26,15 @@ pub(super) fn answer(
     req: &Request,
     stream: &mut TcpStream,
 ) -> Routed {
-    let turn = match wire::responses_turn(req.body) {
-        Ok(t) => t,
-        Err(why) => return invalid(&why).into(),
-    };
-    let place = match Place::of(req.head) {
-        Ok(p) => p,
-        Err(r) => return r.into(),
-    };
-    let id = format!("resp_{}", crate::sys::uuid_v4());
-    let running = match run::start(shared, live, &id, "openresponses", &turn, place) {
-        Ok(r) => r,
+    let (turn, running) = match run::begin(
+        shared,
+        live,
+        req,
+        wire::responses_turn,
+        "resp",
+        "openresponses",
+    ) {
+        Ok(x) => x,
         Err(r) => return r.into(),
     };
     let at = Shape {

@@ -123,9 +123,28 @@ pub(super) enum Followed {
     Left,
 }
 
+/// A request's turn (read from its body by `parse`) admitted as a run
+/// under a fresh `<id_prefix>_<uuid>`, in `prefix`'s sessions, with the
+/// request's `x-openclaw-*` headers applied; refusals come as the reply to
+/// send.
+pub(super) fn begin(
+    shared: &Arc<Shared>,
+    live: &Live,
+    req: &super::super::request::Request,
+    parse: fn(&[u8]) -> Result<Turn, String>,
+    id_prefix: &str,
+    prefix: &str,
+) -> Result<(Turn, Running), Reply> {
+    let turn = parse(req.body).map_err(|why| invalid(&why))?;
+    let place = Place::of(req.head)?;
+    let id = format!("{id_prefix}_{}", crate::sys::uuid_v4());
+    let running = start(shared, live, &id, prefix, &turn, place)?;
+    Ok((turn, running))
+}
+
 /// Admits the turn's run in `prefix`'s sessions (`openai`,
 /// `openresponses`) under the id `id`; refusals come as the reply to send.
-pub(super) fn start(
+fn start(
     shared: &Arc<Shared>,
     live: &Live,
     id: &str,

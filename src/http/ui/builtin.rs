@@ -23,14 +23,7 @@ pub fn handle(req: &Request, rest: &str) -> Option<Reply> {
         return None;
     }
     if !req.is_get() {
-        return Some(
-            Reply::bytes(
-                405,
-                "text/plain; charset=utf-8",
-                b"Method Not Allowed".to_vec(),
-            )
-            .with("Allow", "GET, HEAD"),
-        );
+        return Some(Reply::not_allowed("GET, HEAD"));
     }
     if rest.is_empty() {
         // `/base` → `/base/`, so relative URLs and the socket path agree.
