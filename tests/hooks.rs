@@ -42,6 +42,15 @@ fn post(
     headers: &[(&str, &str)],
     body: &Value,
 ) -> (u16, std::collections::HashMap<String, String>, Value) {
+    post_to(gw.port, path, headers, body)
+}
+
+fn post_to(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, std::collections::HashMap<String, String>, Value) {
     let body = body.to_string();
     let mut raw = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -52,7 +61,7 @@ fn post(
     }
     raw.push_str("\r\n");
     raw.push_str(&body);
-    let (status, h, text) = http(gw.port, &raw);
+    let (status, h, text) = http(port, &raw);
     let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, h, v)
 }
@@ -317,4 +326,28 @@ fn a_hook_token_that_is_the_gateways_secret_stops_the_start() {
     .err()
     .expect("the gateway must refuse to start");
     assert!(err.contains("'hooks.token' must differ"), "{err}");
+}
+
+#[test]
+fn a_retry_while_the_first_runs_waits_for_the_same_end() {
+    watchdog();
+    let up = FakeOpenAi::start(Behaviour::Reply {
+        pieces: vec!["Slow".into(), " hook".into(), " reply.".into()],
+        gap_ms: 300,
+    });
+    let gw = start(&up, &enabled(""));
+    let body = json!({"message": "nightly", "idempotencyKey": "n-1", "waitForCompletion": true});
+    let auth = bearer();
+    let port = gw.port;
+    let (a, b) = std::thread::scope(|s| {
+        let first = s.spawn(|| post_to(port, "/hooks/agent", &[("Authorization", &auth)], &body));
+        std::thread::sleep(Duration::from_millis(200));
+        let second = post(&gw, "/hooks/agent", &[("Authorization", &auth)], &body);
+        (first.join().unwrap(), second)
+    });
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.2, b.2);
+    assert_eq!(a.2["runId"], b.2["runId"]);
+    assert_eq!(a.2["text"], "Slow hook reply.");
+    assert_eq!(b.2["text"], "Slow hook reply.", "{}", b.2);
+    assert_eq!(up.requests().len(), 1, "one run for both");
 }

@@ -186,17 +186,9 @@ fn agent(
         }
     }
     let agent_id = allowed_agent(hooks, b.agent_id.as_deref())?;
-    let fresh = format!("hook:{}", crate::sys::uuid_v4());
-    let session = session_for(
-        live,
-        hooks,
-        b.session_key.as_deref(),
-        agent_id,
-        Some(&fresh),
-    )?;
     // The same token, path and fields under the same key are the same
-    // request: its run id (and so its run, or its replayed end) is derived
-    // from them.
+    // request: its run id (and so its run, or its replayed end) and its
+    // fresh session are derived from them.
     let run_id = match &b.idempotency_key {
         Some(k) => format!(
             "hook-{:016x}",
@@ -204,57 +196,81 @@ fn agent(
         ),
         None => crate::sys::uuid_v4(),
     };
+    let fresh = format!("hook:{run_id}");
+    let session = session_for(
+        live,
+        hooks,
+        b.session_key.as_deref(),
+        agent_id,
+        Some(&fresh),
+    )?;
     let name = b.name.as_deref().unwrap_or("Hook");
     let timeout = b
         .timeout_seconds
         .filter(|&t| t > 0)
         .map(Duration::from_secs);
-    let (tap, reader) = tap();
-    let mut job = job(
-        &message,
-        &format!(
-            "This message came from the webhook \"{}\".",
-            crate::protocol::clip(name, 256)
-        ),
-        Some(tap),
-    );
-    job.model = b.model.clone();
-    job.timeout = timeout;
-    let r = RunRequest {
-        kind: RunKind::Chat,
-        id: &run_id,
-        agent: agent_id,
-        session: Some(&session),
-        message: &message,
-        job,
-    };
-    let admitted = admit(shared, &live.settings, r, None).map_err(admission_error)?;
-    match admitted {
-        Admission::Started { .. } if b.wait_for_completion => {
-            let limit = timeout
-                .or_else(|| {
-                    let t = live.settings.agents.timeout_seconds;
-                    (t > 0).then(|| Duration::from_secs(t))
-                })
-                .unwrap_or(Duration::from_secs(600))
-                + WAIT_MARGIN;
-            Ok(completion(&reader, &run_id, limit))
+    let limit = timeout
+        .or_else(|| {
+            let t = live.settings.agents.timeout_seconds;
+            (t > 0).then(|| Duration::from_secs(t))
+        })
+        .unwrap_or(Duration::from_secs(600))
+        + WAIT_MARGIN;
+    let deadline = Instant::now() + limit;
+    loop {
+        let (tap, reader) = tap();
+        let mut job = job(
+            &message,
+            &format!(
+                "This message came from the webhook \"{}\".",
+                crate::protocol::clip(name, 256)
+            ),
+            Some(tap),
+        );
+        job.model = b.model.clone();
+        job.timeout = timeout;
+        let r = RunRequest {
+            kind: RunKind::Chat,
+            id: &run_id,
+            agent: agent_id,
+            session: Some(&session),
+            message: &message,
+            job,
+        };
+        let admitted = admit(shared, &live.settings, r, None).map_err(admission_error)?;
+        match admitted {
+            _ if !b.wait_for_completion => {
+                return Ok(Reply::json(200, json!({"ok": true, "runId": run_id})))
+            }
+            Admission::Started { .. } => return Ok(completion(&reader, &run_id, deadline)),
+            Admission::Replay(e) => {
+                let status = e.wait["status"].as_str().unwrap_or("error").to_string();
+                let text = e.payload["result"]["payloads"][0]["text"].clone();
+                return Ok(Reply::json(
+                    200,
+                    json!({"ok": status == "ok", "runId": run_id, "status": status, "text": text}),
+                ));
+            }
+            // A retry while the first is still running: its end is
+            // replayed once it is recorded.
+            Admission::InFlight { .. } if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Admission::InFlight { .. } => return Ok(timed_out(&run_id)),
         }
-        Admission::Replay(e) if b.wait_for_completion => {
-            let status = e.wait["status"].as_str().unwrap_or("error").to_string();
-            let text = e.payload["result"]["payloads"][0]["text"].clone();
-            Ok(Reply::json(
-                200,
-                json!({"ok": status == "ok", "runId": run_id, "status": status, "text": text}),
-            ))
-        }
-        _ => Ok(Reply::json(200, json!({"ok": true, "runId": run_id}))),
     }
 }
 
+fn timed_out(run_id: &str) -> Reply {
+    Reply::json(
+        504,
+        json!({"ok": false, "runId": run_id, "status": "timeout",
+               "error": "the run did not end in time; it goes on"}),
+    )
+}
+
 /// Waits for a hook's run to end, up to `limit`.
-fn completion(reader: &crate::agent::TapReader, run_id: &str, limit: Duration) -> Reply {
-    let deadline = Instant::now() + limit;
+fn completion(reader: &crate::agent::TapReader, run_id: &str, deadline: Instant) -> Reply {
     loop {
         let seen = reader.next(usize::MAX, Duration::from_millis(500));
         if let Some(end) = seen.end {
@@ -276,11 +292,7 @@ fn completion(reader: &crate::agent::TapReader, run_id: &str, limit: Duration) -
             );
         }
         if Instant::now() >= deadline {
-            return Reply::json(
-                504,
-                json!({"ok": false, "runId": run_id, "status": "timeout",
-                       "error": "the run did not end in time; it goes on"}),
-            );
+            return timed_out(run_id);
         }
     }
 }
