@@ -351,3 +351,33 @@ fn a_retry_while_the_first_runs_waits_for_the_same_end() {
     assert_eq!(b.2["text"], "Slow hook reply.", "{}", b.2);
     assert_eq!(up.requests().len(), 1, "one run for both");
 }
+
+#[test]
+fn waiting_wake_texts_are_bounded() {
+    watchdog();
+    let up = fake();
+    let gw = start(&up, &enabled(""));
+    let auth = bearer();
+    let h = [("Authorization", auth.as_str())];
+    for i in 0..8 {
+        let ev = json!({"text": format!("event {i}"), "mode": "next-heartbeat"});
+        let (status, _, v) = post(&gw, "/hooks/wake", &h, &ev);
+        assert_eq!(status, 200, "{i}: {v}");
+    }
+    let ev = json!({"text": "one too many", "mode": "next-heartbeat"});
+    let (status, headers, v) = post(&gw, "/hooks/wake", &h, &ev);
+    assert_eq!(status, 503, "{v}");
+    assert!(headers.contains_key("retry-after"));
+    // A run in the session takes them, and the queue has room again.
+    let (status, _, v) = post(
+        &gw,
+        "/hooks/wake",
+        &h,
+        &json!({"text": "now", "mode": "now"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let reqs = up.wait_requests(1, Duration::from_secs(10));
+    assert!(serde_json::to_string(&reqs).unwrap().contains("event 7"));
+    let (status, _, v) = post(&gw, "/hooks/wake", &h, &ev);
+    assert_eq!(status, 200, "{v}");
+}

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use super::Shared;
 use crate::auth::{Limiter, LimiterConfig};
 
-/// Wake texts kept per session, and sessions with any.
-const WAKE_PER_SESSION: usize = 20;
-const WAKE_SESSIONS: usize = 64;
+/// Wake texts kept per session, and sessions with any: with the cut
+/// below, the table holds at most 16 × 8 × 2 KiB = 256 KiB of text.
+const WAKE_PER_SESSION: usize = 8;
+const WAKE_SESSIONS: usize = 16;
 /// One wake text at most (longer ones are cut), so the table stays small.
-const WAKE_TEXT_BYTES: usize = 4096;
+const WAKE_TEXT_BYTES: usize = 2048;
 
 const HOOK_LIMITER: LimiterConfig = LimiterConfig {
     max_failures: 20,
